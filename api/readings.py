@@ -1,0 +1,167 @@
+"""Readings of one patient, newest first, paged."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from api.problems import ProblemError, not_found
+from core.units import Unit, from_mg_dl
+
+router = APIRouter(prefix="/api/v1")
+
+# A page big enough for a 14-day fingerstick logbook, small enough for one response.
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+class ReadingOut(BaseModel):
+    measured_at: datetime
+    value: float
+    unit: Unit
+    value_as_measured: float
+    unit_as_measured: Unit
+    meter_serial: str
+    sequence_number: int
+    meter_time: datetime
+    time_offset_minutes: int | None
+    sample_type: str | None
+    sample_location: str | None
+    sensor_status: list[str]
+    meal: str | None
+    carbohydrate_g: float | None
+
+
+class ReadingsPage(BaseModel):
+    patient_id: uuid.UUID
+    items: list[ReadingOut]
+    next_cursor: str | None
+
+
+class _Row(BaseModel):
+    measured_at: datetime
+    value: float
+    unit: Unit
+    mg_dl: float
+    meter_serial: str
+    sequence_number: int
+    meter_time: datetime
+    time_offset_minutes: int | None
+    sample_type: str | None
+    sample_location: str | None
+    sensor_status: list[str]
+    meal: str | None
+    carbohydrate_g: float | None
+
+
+def _encode_cursor(row: _Row) -> str:
+    key = [row.measured_at.isoformat(), row.meter_serial, row.sequence_number]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str, int]:
+    try:
+        at, serial, seq = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(serial), int(seq)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise ProblemError(
+            400, "invalid-cursor", "Invalid cursor", "the cursor is not one this API returned"
+        ) from exc
+
+
+_READINGS = """
+SELECT measured_at, value, unit, mg_dl, meter_serial, sequence_number, meter_time,
+       time_offset_minutes, sample_type, sample_location, sensor_status, meal, carbohydrate_g
+FROM readings
+WHERE patient_id = %(patient)s
+  AND measured_at >= coalesce(%(start)s::timestamptz, '-infinity')
+  AND measured_at < coalesce(%(end)s::timestamptz, 'infinity')
+  AND (%(after_at)s::timestamptz IS NULL
+       OR (measured_at, meter_serial, sequence_number)
+          < (%(after_at)s, %(after_serial)s::text, %(after_seq)s::integer))
+ORDER BY measured_at DESC, meter_serial DESC, sequence_number DESC
+LIMIT %(limit)s
+"""
+
+
+def pool_of(request: Request) -> AsyncConnectionPool:
+    pool: AsyncConnectionPool = request.app.state.pool
+    return pool
+
+
+@router.get(
+    "/patients/{patient_id}/readings",
+    response_model=ReadingsPage,
+    summary="A patient's readings, newest first",
+)
+async def list_readings(
+    request: Request,
+    patient_id: uuid.UUID,
+    start: Annotated[datetime | None, Query(description="from this instant (inclusive)")] = None,
+    end: Annotated[datetime | None, Query(description="until this instant (exclusive)")] = None,
+    unit: Annotated[Unit, Query(description="unit to show values in")] = Unit.MG_DL,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> ReadingsPage:
+    for bound in (start, end):
+        if bound is not None and bound.tzinfo is None:
+            raise ProblemError(
+                422,
+                "invalid-request",
+                "Invalid request",
+                "start and end must carry a time zone, e.g. 2026-11-01T00:00Z",
+            )
+    after = _decode_cursor(cursor) if cursor else (None, None, None)
+    async with pool_of(request).connection() as conn:
+        exists = await conn.execute("SELECT 1 FROM patients WHERE id = %s", (patient_id,))
+        if await exists.fetchone() is None:
+            raise not_found("patient")
+        cur = conn.cursor(row_factory=class_row(_Row))
+        await cur.execute(
+            _READINGS,
+            {
+                "patient": patient_id,
+                "start": start,
+                "end": end,
+                "limit": limit + 1,
+                "after_at": after[0],
+                "after_serial": after[1],
+                "after_seq": after[2],
+            },
+        )
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        ReadingOut(
+            measured_at=r.measured_at,
+            value=round(from_mg_dl(r.mg_dl, unit), 2),
+            unit=unit,
+            value_as_measured=r.value,
+            unit_as_measured=r.unit,
+            meter_serial=r.meter_serial,
+            sequence_number=r.sequence_number,
+            meter_time=r.meter_time,
+            time_offset_minutes=r.time_offset_minutes,
+            sample_type=r.sample_type,
+            sample_location=r.sample_location,
+            sensor_status=r.sensor_status,
+            meal=r.meal,
+            carbohydrate_g=r.carbohydrate_g,
+        )
+        for r in rows
+    ]
+    return ReadingsPage(
+        patient_id=patient_id,
+        items=items,
+        next_cursor=_encode_cursor(rows[-1]) if more and rows else None,
+    )

@@ -1,0 +1,1 @@
+"""Domain types, the MQTT contract, clinical metrics, settings and the database schema."""

@@ -1,0 +1,1 @@
+"""Ordered SQL migrations, applied by `glucobridge db upgrade` (see core.db)."""

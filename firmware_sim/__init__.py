@@ -1,0 +1,1 @@
+"""Simulated meters: real patients replayed now; the GLS GATT peripheral comes with BLE."""

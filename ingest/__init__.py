@@ -1,0 +1,1 @@
+"""MQTT consumer workers: validate, deduplicate and store readings in TimescaleDB."""

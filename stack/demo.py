@@ -1,0 +1,166 @@
+"""`glucobridge demo`: the whole system on this machine, with demo patients.
+
+Starts a private Mosquitto and PostgreSQL/TimescaleDB (or uses the configured ones), the
+ingest worker and the API as child processes, brings in the readings of three real patients
+from the Shanghai datasets through the broker, prints the URLs and waits for Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from core.contract import MeterInfo, ReadingsBatch, WireReading
+from core.units import Unit
+from device.uplink import Uplink
+from firmware_sim.replay import replay
+from stack.local import Services, local_stack
+from stack.proc import free_port, port_open
+
+# A meter sync carries up to a few hundred records; the demo sends realistic batch sizes.
+SYNC_BATCH = 200
+# How long the demo waits for its readings to be confirmed before giving up.
+DELIVERY_TIMEOUT_S = 60.0
+PREFERRED_API_PORT = 8000
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Fixed namespace: the demo patients have the same ids on every run and every machine.
+DEMO_NAMESPACE = uuid.UUID("6f1c2e4a-8d3b-4c5e-9a7f-0b1d2c3e4f50")
+
+
+@dataclass(frozen=True)
+class DemoPatient:
+    key: str
+    name: str
+    source: str  # a file of the Shanghai datasets
+    meter_serial: str
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.uuid5(DEMO_NAMESPACE, self.key)
+
+    @property
+    def bridge_id(self) -> str:
+        return f"demo-home-{self.key}"
+
+
+DEMO_PATIENTS = (
+    DemoPatient("wang-fang", "王芳 Wang Fang", "T1DM/1001_0_20210730.csv", "DEMO-CNO-1001"),
+    DemoPatient("li-wei", "李伟 Li Wei", "T2DM/2001_0_20201102.csv", "DEMO-ACG-2001"),
+    DemoPatient("zhang-min", "张敏 Zhang Min", "T2DM/2003_0_20210615.csv", "DEMO-ACG-2003"),
+)
+
+
+def data_dir() -> Path:
+    configured = os.environ.get("GLUCOBRIDGE_DATA_DIR")
+    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared/data"
+    if not (path / "shanghai").is_dir():
+        raise SystemExit(
+            f"demo data not found at {path}: set GLUCOBRIDGE_DATA_DIR to the folder "
+            "holding shanghai/ (the Shanghai T1DM/T2DM datasets)"
+        )
+    return path
+
+
+def demo_readings(patient: DemoPatient, today: date) -> list[WireReading]:
+    """The patient's real fingersticks, moved by whole days so the last one was yesterday."""
+    rows = list(replay(data_dir() / "shanghai" / patient.source))
+    shift = timedelta(days=(today - rows[-1].local_time.date()).days - 1)
+    readings = []
+    for sequence, row in enumerate(rows, start=1):
+        local = row.local_time + shift
+        readings.append(
+            WireReading(
+                sequence_number=sequence,
+                meter_time=local,
+                time_offset_minutes=None,
+                measured_at=local.replace(tzinfo=SHANGHAI),
+                value=row.mg_dl,
+                unit=Unit.MG_DL,
+                sample_type="capillary_whole_blood",
+                sample_location="finger",
+                meal=row.meal,
+            )
+        )
+    return readings
+
+
+def register_patients(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        for p in DEMO_PATIENTS:
+            conn.execute(
+                "INSERT INTO patients (id, display_name, timezone) VALUES (%s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
+                (p.id, p.name, "Asia/Shanghai"),
+            )
+            conn.execute(
+                "INSERT INTO meters (serial, patient_id) VALUES (%s, %s)"
+                " ON CONFLICT (serial) DO UPDATE SET patient_id = EXCLUDED.patient_id",
+                (p.meter_serial, p.id),
+            )
+
+
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "stack", *args], env=env, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run() -> None:
+    with local_stack("demo") as services:
+        _run(services)
+
+
+def _run(services: Services) -> None:
+    port = PREFERRED_API_PORT if not port_open(PREFERRED_API_PORT) else free_port()
+    env = dict(
+        os.environ,
+        GLUCOBRIDGE_DATABASE_URL=services.database_url,
+        GLUCOBRIDGE_MQTT_URL=services.mqtt_url,
+        GLUCOBRIDGE_PORT=str(port),
+    )
+    register_patients(services.database_url)
+    children = [_child(["ingest"], env), _child(["api"], env)]
+    try:
+        today = datetime.now(SHANGHAI).date()
+        for patient in DEMO_PATIENTS:
+            readings = demo_readings(patient, today)
+            meter = MeterInfo(serial=patient.meter_serial, manufacturer="glucobridge demo")
+            batches = [
+                ReadingsBatch(
+                    bridge_id=patient.bridge_id, meter=meter, readings=readings[i : i + SYNC_BATCH]
+                )
+                for i in range(0, len(readings), SYNC_BATCH)
+            ]
+            with Uplink(services.add_bridge(patient.bridge_id), patient.bridge_id) as uplink:
+                uplink.deliver(batches, DELIVERY_TIMEOUT_S)
+            print(f"{patient.name}: {len(readings)} readings stored", flush=True)
+        deadline = time.monotonic() + 30
+        while not port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        for patient in DEMO_PATIENTS:
+            print(f"  {patient.name}: {base}/api/v1/patients/{patient.id}/readings", flush=True)
+        print(f"ready: {base}  (API docs {base}/docs; Ctrl-C stops everything)", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        raise RuntimeError("a demo service exited; see its log above")
+    finally:
+        for child in reversed(children):
+            _stop(child)

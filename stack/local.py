@@ -1,0 +1,70 @@
+"""The local stack: a private Mosquitto and PostgreSQL/TimescaleDB, or the ones configured.
+
+When GLUCOBRIDGE_DATABASE_URL / GLUCOBRIDGE_MQTT_URL are set, those existing services are used
+and nothing is started for them. Everything started here stops on exit, Ctrl-C or failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import db
+from stack.mosquitto import INGEST_USER, Mosquitto
+from stack.postgres import Postgres
+
+
+def state_dir() -> Path:
+    """Where private services keep their files: the checkout's git-ignored .state folder."""
+    configured = os.environ.get("GLUCOBRIDGE_STATE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[1] / ".state"
+
+
+@dataclass
+class Services:
+    database_url: str
+    mqtt_url: str
+    mosquitto: Mosquitto | None
+    postgres: Postgres | None
+
+    def add_bridge(self, bridge_id: str) -> str:
+        """MQTT credentials for a bridge on the private broker; returns its URL."""
+        if self.mosquitto is None:
+            raise RuntimeError("bridges on an external broker are provisioned by its operator")
+        self.mosquitto.add_user(bridge_id)
+        return self.mosquitto.url(bridge_id)
+
+
+@contextlib.contextmanager
+def local_stack(name: str) -> Iterator[Services]:
+    """Start what is not configured, apply migrations, yield the endpoints, stop on the way out."""
+    run_dir = state_dir() / "run" / f"{name}-{os.getpid()}"
+    mosquitto: Mosquitto | None = None
+    postgres: Postgres | None = None
+    try:
+        database_url = os.environ.get("GLUCOBRIDGE_DATABASE_URL")
+        if not database_url:
+            postgres = Postgres(run_dir / "postgres")
+            postgres.start()
+            database_url = postgres.url
+        mqtt_url = os.environ.get("GLUCOBRIDGE_MQTT_URL")
+        if not mqtt_url:
+            mosquitto = Mosquitto(run_dir / "mosquitto")
+            mosquitto.start()
+            mqtt_url = mosquitto.url(INGEST_USER)
+        db.upgrade(database_url)
+        yield Services(database_url, mqtt_url, mosquitto, postgres)
+    finally:
+        if mosquitto is not None:
+            mosquitto.stop()
+        if postgres is not None:
+            postgres.stop()
+            if postgres.home != postgres.root:
+                shutil.rmtree(postgres.home, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)

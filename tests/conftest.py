@@ -1,0 +1,85 @@
+"""The test harness: a private Mosquitto and PostgreSQL/TimescaleDB for the whole session
+(or the ones GLUCOBRIDGE_DATABASE_URL / GLUCOBRIDGE_MQTT_URL name), real sockets throughout.
+A service that cannot start fails the tests that need it; nothing is skipped."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from api.app import create_app
+from core.settings import ApiSettings, IngestSettings
+from ingest.worker import Worker
+from stack.local import Services, local_stack
+from stack.proc import free_port
+from tests.support import Bridge, wait_for
+
+# Every table a test may write; emptied before each test that uses the database.
+_TABLES = ("readings", "reading_identities", "dead_letters", "meters", "patients")
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    with local_stack("test") as started:
+        yield started
+
+
+@pytest.fixture
+def database(services: Services) -> Iterator[str]:
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE " + ", ".join(_TABLES) + " CASCADE")
+    yield services.database_url
+
+
+@pytest.fixture
+def ingest_worker(
+    services: Services, database: str, request: pytest.FixtureRequest
+) -> Iterator[Worker]:
+    """A real ingest worker on the shared subscription, in a thread of this process."""
+    settings = IngestSettings(
+        database_url=database,
+        mqtt_url=services.mqtt_url,
+        client_id=f"test-ingest-{request.node.name}"[:60],
+    )
+    worker = Worker(settings)
+    thread = threading.Thread(target=worker.run, name="ingest-worker", daemon=True)
+    thread.start()
+    assert worker.connected.wait(10), "ingest worker did not connect to the broker"
+    yield worker
+    worker.stop()
+    thread.join(10)
+    assert not thread.is_alive(), "ingest worker did not stop"
+
+
+@pytest.fixture
+def api(database: str) -> Iterator[httpx.Client]:
+    """The API served by uvicorn on a free port; requests go over a real socket."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ApiSettings(database_url=database)),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    wait_for(lambda: server.started)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        yield client
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def bridge(services: Services) -> Iterator[Bridge]:
+    with Bridge.connect(services, "home-test-1") as connected:
+        yield connected

@@ -1,0 +1,86 @@
+"""Helpers shared by tests: a bridge on the real broker, readings to send, database reads."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from core.contract import MeterInfo, ReadingsBatch, WireReading
+from core.units import Unit
+from device.uplink import Uplink
+from stack.local import Services
+
+# Generous: ingest flushes within milliseconds; a loaded CI machine may be slow.
+CONFIRM_TIMEOUT_S = 30.0
+
+
+class Bridge(Uplink):
+    @classmethod
+    @contextlib.contextmanager
+    def connect(cls, services: Services, bridge_id: str) -> Iterator[Bridge]:
+        with cls(services.add_bridge(bridge_id), bridge_id) as bridge:
+            yield bridge
+
+    def send(self, *batches: ReadingsBatch) -> None:
+        for batch in batches:
+            self.publish(batch)
+        self.wait_confirmed([b.batch_id for b in batches], CONFIRM_TIMEOUT_S)
+
+
+def readings(
+    count: int, *, start: datetime | None = None, first_sequence: int = 1, unit: Unit = Unit.MG_DL
+) -> list[WireReading]:
+    """`count` plausible readings four hours apart; values vary so a mix-up shows."""
+    start = start or datetime(2026, 11, 1, 7, 30, tzinfo=UTC)
+    out = []
+    for i in range(count):
+        at = start + timedelta(hours=4 * i)
+        mg_dl = 70 + (i * 37) % 180
+        value = mg_dl if unit is Unit.MG_DL else round(mg_dl / 18.016, 1)
+        out.append(
+            WireReading(
+                sequence_number=(first_sequence + i) % 0x10000,
+                meter_time=at.replace(tzinfo=None),
+                measured_at=at,
+                value=value,
+                unit=unit,
+                sample_type="capillary_plasma",
+                sample_location="finger",
+            )
+        )
+    return out
+
+
+def batch(bridge_id: str, serial: str, items: list[WireReading]) -> ReadingsBatch:
+    return ReadingsBatch(bridge_id=bridge_id, meter=MeterInfo(serial=serial), readings=items)
+
+
+def add_patient(database_url: str, name: str, serial: str, tz: str = "UTC") -> str:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "INSERT INTO patients (display_name, timezone) VALUES (%s, %s) RETURNING id", (name, tz)
+        ).fetchone()
+        assert row is not None
+        conn.execute("INSERT INTO meters (serial, patient_id) VALUES (%s, %s)", (serial, row[0]))
+        return str(row[0])
+
+
+def dead_letters(database_url: str) -> list[tuple[str, bytes, str]]:
+    with psycopg.connect(database_url) as conn:
+        return [
+            (r[0], bytes(r[1]), r[2])
+            for r in conn.execute("SELECT topic, payload, reason FROM dead_letters ORDER BY id")
+        ]
+
+
+def wait_for(predicate: object, timeout: float = CONFIRM_TIMEOUT_S) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)

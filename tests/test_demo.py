@@ -1,0 +1,84 @@
+"""`glucobridge demo`: reaches "ready" with a URL that serves the demo readings, and Ctrl-C
+leaves no Mosquitto, PostgreSQL or Python process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+# Starting both services, three patients' readings through the broker: seconds here.
+READY_TIMEOUT_S = 120.0
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_demo_serves_readings_and_ctrl_c_stops_everything() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GLUCOBRIDGE_DATABASE_URL", "GLUCOBRIDGE_MQTT_URL")
+    }
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "stack", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    assert demo.stdout is not None
+    lines: list[str] = []
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            assert line, "demo exited before ready:\n" + "".join(lines)
+            lines.append(line)
+            seen |= _descendants(demo.pid)
+            if line.startswith("ready: "):
+                break
+        else:
+            raise AssertionError("no ready line:\n" + "".join(lines))
+        seen |= _descendants(demo.pid)
+        urls = [m.group(0) for m in map(re.compile(r"http://\S+/readings").search, lines) if m]
+        assert len(urls) == 3
+        for url in urls:
+            body = httpx.get(url, params={"limit": 1000}).json()
+            assert len(body["items"]) > 20, body
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, out
+    assert len(seen) >= 4  # postgres, mosquitto, ingest and api at least
+    left = [pid for pid in seen if _alive(pid)]
+    assert left == [], f"processes left running: {left}"
