@@ -19,8 +19,11 @@ from stack.local import Services, local_stack
 from stack.proc import free_port
 from tests.support import Bridge, wait_for
 
-# Every table a test may write; emptied before each test that uses the database.
-_TABLES = ("readings", "reading_identities", "dead_letters", "meters", "patients")
+# Emptied before each test that uses the database: every table but the migrations' record.
+_ALL_TABLES = """
+SELECT string_agg(format('%I.%I', schemaname, tablename), ', ')
+FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'
+"""
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +35,9 @@ def services() -> Iterator[Services]:
 @pytest.fixture
 def database(services: Services) -> Iterator[str]:
     with psycopg.connect(services.database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE " + ", ".join(_TABLES) + " CASCADE")
+        row = conn.execute(_ALL_TABLES).fetchone()
+        assert row is not None and row[0]
+        conn.execute(f"TRUNCATE {row[0]} CASCADE".encode())
     yield services.database_url
 
 

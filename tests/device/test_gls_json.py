@@ -135,11 +135,15 @@ def test_racp_values() -> None:
         "operator": "greater_than_or_equal_to",
         "operand": {"filter_type": "sequence_number", "minimum": 30, "maximum": None},
     }
-    assert decode_to_json("racp", bytes.fromhex("0102021e00")) == {
+    assert decode_to_json("racp", bytes.fromhex("010202e807031f173b3b")) == {
         "op_code": "report_stored_records",
         "operator": "less_than_or_equal_to",
-        "operand": None,
-    } or True  # placeholder replaced below
+        "operand": {
+            "filter_type": "user_facing_time",
+            "minimum": None,
+            "maximum": "2024-03-31T23:59:59",
+        },
+    }
     assert decode_to_json("racp", bytes.fromhex("0101")) == {
         "op_code": "report_stored_records",
         "operator": "all_records",
