@@ -21,7 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import ClassVar
 
-from device.gls.errors import OutOfRangeError, UnknownDateTimeError
+from device.gls.errors import NotRepresentableError, UnknownDateTimeError
 from device.gls.wire import Reader, check_range, require_length, u16
 
 YEAR_MIN = 1582  # the Date Time characteristic's range: Gregorian calendar onwards
@@ -61,7 +61,9 @@ class DateTime:
     def from_datetime(cls, value: dt.datetime) -> DateTime:
         """The Date Time of a naive wall-clock time; sub-second precision is dropped."""
         if value.tzinfo is not None:
-            raise OutOfRangeError("date time zone", value.tzinfo, "none", "none")
+            raise NotRepresentableError(
+                "date time", value, "Date Time has no zone; pass the meter's naive wall clock"
+            )
         return cls(value.year, value.month, value.day, value.hour, value.minute, value.second)
 
     @classmethod

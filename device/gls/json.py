@@ -52,6 +52,10 @@ def date_time_json(value: DateTime) -> str | None:
     return value.to_datetime().isoformat() if value.is_known else None
 
 
+def _rounded(value: float | None, decimals: int) -> float | None:
+    return None if value is None else round(value, decimals)
+
+
 def _concentration_json(record: GlucoseMeasurement) -> tuple[JsonValue, JsonValue]:
     """(mg_dl, mmol_l): exact in the unit's own family, rounded across families."""
     value = record.concentration
@@ -59,12 +63,8 @@ def _concentration_json(record: GlucoseMeasurement) -> tuple[JsonValue, JsonValu
         special = sfloat_json(value)
         return special, special
     if record.unit is ConcentrationUnit.KG_PER_L:
-        mmol = record.mmol_l
-        return sfloat_json(value, MG_DL_PER_KG_L), None if mmol is None else round(
-            mmol, MMOL_L_DECIMALS
-        )
-    mg = record.mg_dl
-    return (None if mg is None else round(mg, MG_DL_DECIMALS)), sfloat_json(value, MMOL_L_PER_MOL_L)
+        return sfloat_json(value, MG_DL_PER_KG_L), _rounded(record.mmol_l, MMOL_L_DECIMALS)
+    return _rounded(record.mg_dl, MG_DL_DECIMALS), sfloat_json(value, MMOL_L_PER_MOL_L)
 
 
 def measurement_json(record: GlucoseMeasurement) -> JsonObject:

@@ -150,7 +150,7 @@ def test_empty_request_is_a_length_error() -> None:
 
 
 def test_every_op_code_and_operator_pair_either_round_trips_or_is_refused() -> None:
-    operand_for = {
+    operand_for: dict[int, str] = {
         Operator.LESS_THAN_OR_EQUAL_TO: "010a00",
         Operator.GREATER_THAN_OR_EQUAL_TO: "010a00",
         Operator.WITHIN_RANGE_OF: "010a001400",
