@@ -5,10 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api import problems, readings
+from api import (
+    alerts_routes,
+    audit,
+    auth,
+    care_team,
+    exports,
+    imports,
+    patients,
+    problems,
+    readings,
+    trends,
+    users,
+)
+from api.access import require_patient
 from core.settings import ApiSettings
 
 # Enough for a few dozen concurrent requests on one process; PostgreSQL allows 100.
@@ -21,6 +34,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=POOL_MAX, open=False)
         await pool.open(wait=True)
         app.state.pool = pool
+        app.state.settings = settings
         try:
             yield
         finally:
@@ -33,7 +47,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    app.include_router(readings.router)
+    audit.install(app)
+    for module in (auth, users, patients, care_team, readings, exports, imports, audit):
+        app.include_router(module.router)
+    # Every route of these routers is patient-scoped: the access check (grant with this
+    # scope, audit row) runs before the route's own dependencies.
+    app.include_router(trends.router, dependencies=[Depends(require_patient("trends"))])
+    app.include_router(alerts_routes.router, dependencies=[Depends(require_patient("alerts"))])
 
     @app.get("/api/v1/health", summary="Liveness: the process serves requests")
     async def health() -> dict[str, str]:

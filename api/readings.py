@@ -11,10 +11,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from psycopg.rows import class_row
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from api.problems import ProblemError, not_found
+from api.access import ReadingsAccess
+from api.problems import PATIENT_RESPONSES, ProblemError
+from api.state import pool_of
 from core.units import Unit, from_mg_dl
 
 router = APIRouter(prefix="/api/v1")
@@ -93,19 +94,15 @@ LIMIT %(limit)s
 """
 
 
-def pool_of(request: Request) -> AsyncConnectionPool:
-    pool: AsyncConnectionPool = request.app.state.pool
-    return pool
-
-
 @router.get(
     "/patients/{patient_id}/readings",
     response_model=ReadingsPage,
     summary="A patient's readings, newest first",
+    responses=PATIENT_RESPONSES,
 )
 async def list_readings(
     request: Request,
-    patient_id: uuid.UUID,
+    access: ReadingsAccess,
     start: Annotated[datetime | None, Query(description="from this instant (inclusive)")] = None,
     end: Annotated[datetime | None, Query(description="until this instant (exclusive)")] = None,
     unit: Annotated[Unit, Query(description="unit to show values in")] = Unit.MG_DL,
@@ -121,10 +118,8 @@ async def list_readings(
                 "start and end must carry a time zone, e.g. 2026-11-01T00:00Z",
             )
     after = _decode_cursor(cursor) if cursor else (None, None, None)
+    patient_id = access.patient_id
     async with pool_of(request).connection() as conn:
-        exists = await conn.execute("SELECT 1 FROM patients WHERE id = %s", (patient_id,))
-        if await exists.fetchone() is None:
-            raise not_found("patient")
         cur = conn.cursor(row_factory=class_row(_Row))
         await cur.execute(
             _READINGS,

@@ -27,6 +27,8 @@ STATUS_SCHEMA: Final = "glucobridge.status/1"
 BRIDGE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # User names the stack reserves for its own services; a bridge may not take them.
 RESERVED_IDS = frozenset({"ingest", "api", "admin"})
+# The sender of readings imported from CSV history; no registered bridge may take it.
+IMPORT_BRIDGE_ID = "csv-import"
 
 # Meters report 20-600 mg/dL; anything outside 10-1000 mg/dL is not a blood glucose value
 # but a corrupted record (0 mg/dL, 0xFFFF, a unit mix-up) and is set aside, not stored.
@@ -50,7 +52,15 @@ def _check_bridge_id(value: str) -> str:
     return value
 
 
+def _check_new_bridge_id(value: str) -> str:
+    if value == IMPORT_BRIDGE_ID:
+        raise ValueError(f"bridge id {value!r} is reserved for imports")
+    return value
+
+
 BridgeId = Annotated[str, AfterValidator(_check_bridge_id)]
+# What a bridge may be registered as: a BridgeId that is not the importer's.
+NewBridgeId = Annotated[str, AfterValidator(_check_bridge_id), AfterValidator(_check_new_bridge_id)]
 
 
 def readings_topic(bridge_id: str) -> str:
@@ -63,6 +73,11 @@ def acks_topic(bridge_id: str) -> str:
 
 def status_topic(bridge_id: str) -> str:
     return f"{TOPIC_ROOT}/bridges/{bridge_id}/status"
+
+
+def patient_alerts_topic(patient_id: str) -> str:
+    """Alerts for one patient's home devices (alerts worker -> devices, QoS 1)."""
+    return f"{TOPIC_ROOT}/patients/{patient_id}/alerts"
 
 
 # What ingest subscribes to: every bridge's readings.
@@ -152,6 +167,12 @@ class ReadingsEnvelope(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class ValidReadingsEnvelope(ReadingsEnvelope):
+    """The whole batch validated in one pass: the fast path when every reading is good."""
+
+    readings: Annotated[list[WireReading], Field(max_length=5000)]  # type: ignore[assignment]
+
+
 class ReadingsBatch(_Strict):
     """A batch as the bridge builds it; serialises to what ReadingsEnvelope reads."""
 
@@ -169,13 +190,21 @@ class ReadingsBatch(_Strict):
 
 
 class BatchAck(_Strict):
-    """Ingest's confirmation that a batch is committed; the bridge may retire it."""
+    """Ingest's confirmation that one batch is committed; the bridge may retire it."""
 
-    schema_: Literal["glucobridge.ack/1"] = Field(default=ACK_SCHEMA, alias="schema")
     batch_id: uuid.UUID
     stored: int
     duplicates: int
     rejected: int
+
+
+class Confirmations(_Strict):
+    """What ingest publishes on a bridge's acks topic after a commit: every batch of that
+    bridge the commit covered, in one message (a bridge sending single readings would
+    otherwise cost one publish per reading)."""
+
+    schema_: Literal["glucobridge.ack/1"] = Field(default=ACK_SCHEMA, alias="schema")
+    batches: Annotated[list[BatchAck], Field(min_length=1)]
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -11,8 +11,9 @@ in that layout a row carries whichever measurement was taken at that minute.
 Times without a zone are wall-clock times in the zone the caller gives and are converted to
 UTC; a wall time that falls in a DST gap or overlap takes the earlier offset (`fold=0`).
 Times with an offset keep it. Anything else (a missing column, a value that is not a
-number or not a plausible glucose value, an unreadable time) raises `GlucoseCsvError`
-naming the line and column.
+number, an unreadable time) raises `GlucoseCsvError` naming the line and column. A number
+that is not a plausible glucose value is set aside (`SubjectReadings.set_aside`) with the
+same kind of reason, and the rest of the file is read.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class SubjectReadings:
     times: TimeArray  # UTC, datetime64[s]
     values: FloatArray  # as written in the file, in `unit`
     unit: Unit
+    # Rows whose value is a number but not a plausible glucose value (a typing slip such as
+    # 2044.8 mg/dL): set aside with the reason, so one bad row does not lose the file.
+    set_aside: tuple[GlucoseCsvError, ...] = ()
 
     def to_series(self, source: Source) -> GlucoseSeries:
         return GlucoseSeries.build(self.times, self.values, self.unit, source)
@@ -105,6 +109,7 @@ def parse_glucose_csv(
     id_at = columns.get(ID_COLUMN)
 
     collected: dict[str, tuple[list[int], list[float]]] = {}
+    set_aside: dict[str, list[GlucoseCsvError]] = {}
     for row in reader:
         line = reader.line_num
         if not any(cell.strip() for cell in row):
@@ -119,17 +124,24 @@ def parse_glucose_csv(
             subject = _cell(row, id_at, line, ID_COLUMN).strip()
             if not subject:
                 raise GlucoseCsvError("empty subject id", line=line, column=ID_COLUMN)
+        implausible = _implausible(value, unit, line, value_column)
+        if implausible is not None:
+            set_aside.setdefault(subject, []).append(implausible)
+            continue
         seconds, values = collected.setdefault(subject, ([], []))
         seconds.append(instant)
         values.append(value)
     if not collected:
-        raise GlucoseCsvError(f"no readings in column {value_column!r}")
+        aside = [reason for reasons in set_aside.values() for reason in reasons]
+        why = f" ({len(aside)} set aside, e.g. {aside[0]})" if aside else ""
+        raise GlucoseCsvError(f"no readings in column {value_column!r}{why}")
     return {
         subject: SubjectReadings(
             subject=subject,
             times=np.array(seconds, dtype=np.int64).astype(TIME_DTYPE),
             values=np.array(values, dtype=np.float64),
             unit=unit,
+            set_aside=tuple(set_aside.get(subject, ())),
         )
         for subject, (seconds, values) in collected.items()
     }
@@ -148,14 +160,18 @@ def _value(cell: str, unit: Unit, line: int, column: str) -> float:
         raise GlucoseCsvError(f"{cell!r} is not a number", line=line, column=column) from None
     if not math.isfinite(value):
         raise GlucoseCsvError(f"{cell!r} is not a glucose value", line=line, column=column)
-    if not MIN_PLAUSIBLE_MG_DL <= to_mg_dl(value, unit) <= MAX_PLAUSIBLE_MG_DL:
-        raise GlucoseCsvError(
-            f"{value:g} {unit} is not a plausible glucose value "
-            f"({MIN_PLAUSIBLE_MG_DL:g}-{MAX_PLAUSIBLE_MG_DL:g} mg/dL)",
-            line=line,
-            column=column,
-        )
     return value
+
+
+def _implausible(value: float, unit: Unit, line: int, column: str) -> GlucoseCsvError | None:
+    if MIN_PLAUSIBLE_MG_DL <= to_mg_dl(value, unit) <= MAX_PLAUSIBLE_MG_DL:
+        return None
+    return GlucoseCsvError(
+        f"{value:g} {unit} is not a plausible glucose value "
+        f"({MIN_PLAUSIBLE_MG_DL:g}-{MAX_PLAUSIBLE_MG_DL:g} mg/dL)",
+        line=line,
+        column=column,
+    )
 
 
 def _instant(cell: str, tz: tzinfo, line: int) -> int:

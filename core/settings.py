@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_PASSWORD = "dev-only-change-me"  # noqa: S105 - a marker that is refused, not a secret
 DEFAULT_DATABASE_URL = f"postgresql://glucobridge:{DEV_PASSWORD}@127.0.0.1:5432/glucobridge"
 DEFAULT_MQTT_URL = f"mqtt://ingest:{DEV_PASSWORD}@127.0.0.1:1883"
+# Signs the API's access tokens in development only; refused elsewhere like the passwords.
+DEV_JWT_SECRET = f"{DEV_PASSWORD}-token-signing-secret"
+# HS256 wants a key at least as long as its 256-bit output (RFC 7518, section 3.2).
+MIN_JWT_SECRET_BYTES = 32
 
 
 class MqttEndpoint(BaseModel):
@@ -53,8 +57,11 @@ class IngestSettings(_Base):
     mqtt_url: str = DEFAULT_MQTT_URL
     # Workers sharing this group split the readings between them (MQTT v5 shared subscription).
     share_group: str = "ingest"
-    # Stable per worker so the broker keeps its session (and queued messages) across restarts.
-    client_id: str = "glucobridge-ingest-0"
+    # Worker i connects as "{client_id}-{i}": stable, so the broker keeps its session (and
+    # what arrives while it is away) across restarts.
+    client_id: str = "glucobridge-ingest"
+    # Prometheus metrics of worker i on 127.0.0.1:(metrics_port + i); 0 turns them off.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
     # A write takes at most this many messages (a sync carries 1-200 readings)...
     batch_max_messages: int = Field(default=500, ge=1)
     # ...or when its oldest message has waited this long, so one reading is stored promptly.
@@ -71,10 +78,19 @@ class ApiSettings(_Base):
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
     port: int = 8000
+    # Signs access tokens (HS256): a random string of at least 32 bytes.
+    jwt_secret: str = DEV_JWT_SECRET
+    # The broker's dynamic-security admin (mqtt://user:password@host:port); registering and
+    # revoking bridges needs it, everything else works without.
+    mqtt_admin_url: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ApiSettings:
-        self._refuse_placeholders(self.database_url)
+        self._refuse_placeholders(self.database_url, self.jwt_secret, self.mqtt_admin_url or "")
+        if len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"jwt_secret must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        if self.mqtt_admin_url is not None:
+            MqttEndpoint.parse(self.mqtt_admin_url)
         return self
 
 
@@ -82,3 +98,65 @@ class DatabaseSettings(_Base):
     """For `glucobridge db upgrade`."""
 
     database_url: str = DEFAULT_DATABASE_URL
+
+
+class AlertsSettings(_Base):
+    """For `glucobridge alerts`: the worker that raises and delivers alerts."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Publishes alerts to glucose/v1/patients/{id}/alerts; the ingest user for now.
+    mqtt_url: str = DEFAULT_MQTT_URL
+    client_id: str = "glucobridge-alerts-0"
+    # New readings wake the worker through LISTEN/NOTIFY; this poll is the backstop.
+    poll_s: float = Field(default=1.0, gt=0)
+    # How often the clock-driven rules run (no readings, meter not synced, time below range).
+    periodic_check_s: float = Field(default=60.0, gt=0)
+    # A reading measured this long before it reached us is history, not a page: the patient
+    # has long since acted on a week-old low synced today.
+    late_after_h: float = Field(default=24.0, gt=0)
+    # Webhook receivers get this long to answer before the attempt counts as failed.
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # Retries back off exponentially (with jitter) from base to cap...
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_cap_s: float = Field(default=600.0, gt=0)
+    # ...and give up when the alert is this old: a three-day-old page helps no one.
+    give_up_after_h: float = Field(default=72.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> AlertsSettings:
+        self._refuse_placeholders(self.database_url, self.mqtt_url)
+        MqttEndpoint.parse(self.mqtt_url)
+        return self
+
+
+class BridgeSettings(_Base):
+    """For `glucobridge bridge`: the home bridge between meters and the broker."""
+
+    # This bridge's MQTT user name and topic level (provisioned by the operator).
+    bridge_id: str = "home-1"
+    mqtt_url: str = f"mqtt://home-1:{DEV_PASSWORD}@127.0.0.1:1883"
+    # The home's time zone: meter wall clocks are read in it.
+    timezone: str = "UTC"
+    # The outbox, checkpoints and bonded meters (SQLite), and the virtual radio's bonds.
+    bridge_state_dir: str = ".state/bridge"
+    # "bleak": bleak's platform backend (BlueZ on a Raspberry Pi); "virtual": simulated
+    # meters on bumble's in-process link (demo, tests).
+    ble_backend: Literal["bleak", "virtual"] = "bleak"
+    # How long one scan listens; meters advertise for a minute or so after a test.
+    scan_s: float = Field(default=5.0, gt=0)
+    # Pause between two rounds of scanning and syncing.
+    sync_interval_s: float = Field(default=60.0, gt=0)
+    # No confirmation from ingest for this long while batches are in flight: re-send them.
+    stall_after_s: float = Field(default=3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> BridgeSettings:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        self._refuse_placeholders(self.mqtt_url)
+        MqttEndpoint.parse(self.mqtt_url)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+        return self

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from core.contract import MeterInfo, ReadingsEnvelope, WireReading, bridge_of
+from core.contract import (
+    MeterInfo,
+    ReadingsEnvelope,
+    ValidReadingsEnvelope,
+    WireReading,
+    bridge_of,
+)
 
 # A dead-letter reason is read by a person; the first few schema errors say enough.
 MAX_REASON_ERRORS = 3
@@ -49,6 +55,13 @@ def decode(topic: str, payload: bytes) -> DecodedBatch | Rejected:
     sender = bridge_of(topic)
     if sender is None:
         return Rejected(topic, None, payload, "not a bridge readings topic")
+    try:
+        whole = ValidReadingsEnvelope.model_validate_json(payload)
+    except ValidationError:
+        pass  # some part is wrong: find out which, reading by reading
+    else:
+        if whole.bridge_id == sender:
+            return DecodedBatch(topic, payload, sender, whole.batch_id, whole.meter, whole.readings)
     try:
         envelope = ReadingsEnvelope.model_validate_json(payload)
     except ValidationError as exc:

@@ -3,6 +3,7 @@ claims each reading's identity and inserts only the readings whose identity was 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ingest.decode import DecodedBatch, Rejected
+
+log = logging.getLogger("glucobridge.ingest")
 
 _COLUMNS = (
     "measured_at",
@@ -140,3 +143,31 @@ def write(
         )
         for b in batches
     ]
+
+
+def write_isolating_bad_batches(
+    conn: psycopg.Connection[tuple[object, ...]],
+    batches: list[DecodedBatch],
+    rejected: list[Rejected],
+) -> list[BatchOutcome]:
+    """Write everything at once. If the database refuses the data itself (not a lost
+    connection: say a text with a NUL byte), write batch by batch and dead-letter the batch
+    it refuses, confirming it to the bridge as rejected so it is not re-sent forever."""
+    try:
+        return write(conn, batches, rejected)
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as first_error:
+        if len(batches) + len(rejected) <= 1 and batches:
+            batch = batches[0]
+            log.error("database refused batch %s: %s", batch.batch_id, first_error)
+            reason = f"database refused the batch: {first_error}".replace("\x00", "")
+            write(conn, [], [Rejected(batch.topic, batch.bridge_id, batch.payload, reason)])
+            count = len(batch.readings) + len(batch.rejected)
+            return [BatchOutcome(batch.batch_id, batch.bridge_id, 0, 0, count)]
+        if not batches:
+            raise
+    outcomes = write(conn, [], rejected) if rejected else []
+    for batch in batches:
+        outcomes += write_isolating_bad_batches(conn, [batch], [])
+    return outcomes

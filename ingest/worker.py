@@ -1,44 +1,55 @@
 """An ingest worker: MQTT v5 shared subscription in, batched writes to TimescaleDB out.
 
-Threads and hand-off: paho's network loop runs in its own thread and its callbacks only put
-(topic, payload, mid) on a bounded queue. The worker's main thread takes messages off the
-queue, writes them in batches, and acknowledges each message only after its rows are
-committed (paho's manual acknowledgement): a crash means redelivery, never loss. After the
-commit it confirms each batch to its bridge, which then retires the batch from its outbox.
+One thread does everything, in one visible loop: it pumps paho's network I/O (whose
+callbacks only append the message to the inbox), writes the inbox to the database in
+batches, and acknowledges each message only after its rows are committed (paho's manual
+acknowledgement): a crash means redelivery, never loss. After the commit it confirms each
+batch to its bridge, which then retires the batch from its outbox. A single thread keeps
+paho and the writer from fighting over the interpreter, and keeps the hand-off obvious.
+
+Memory stays bounded: the broker sends at most RECEIVE_MAXIMUM unacknowledged messages, so
+while the database is down the inbox stops growing at that many messages.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from core.backoff import backoff_delay
-from core.contract import ALL_READINGS, BatchAck, acks_topic, shared
+from core.contract import ALL_READINGS, BatchAck, Confirmations, acks_topic, shared
 from core.settings import IngestSettings, MqttEndpoint
 from ingest import store
 from ingest.decode import DecodedBatch, Rejected, decode
+from ingest.metrics import IngestMetrics
 
 log = logging.getLogger("glucobridge.ingest")
 
-# The broker keeps a persistent session this long after a worker disconnects, so a
-# restarted worker receives what arrived while it was away.
+# The broker keeps a worker's session this long after it disconnects, so a restarted worker
+# receives what arrived while it was away.
 SESSION_EXPIRY_S = 7 * 24 * 3600
-# Unacknowledged messages the broker may send us at once. It bounds the worker's memory
-# (messages are small: a sync of 200 readings is ~60 kB) and stays far below paho's 65,535.
-RECEIVE_MAXIMUM = 2000
+# Unacknowledged messages the broker may send one worker at once. It bounds the worker's
+# memory (a sync of 200 readings is ~60 kB, a lone reading ~400 B) and stays far below
+# paho's 65,535 message ids.
+RECEIVE_MAXIMUM = 4000
 KEEPALIVE_S = 30
-# How often an idle worker wakes to check whether it should stop.
-IDLE_POLL_S = 0.5
+# How long one pass of the loop waits for network input: bounds how late a stop is noticed.
+POLL_S = 0.1
+# Confirmations go out at QoS 0: one that is lost only makes the bridge send its batch again,
+# which dedupe absorbs and confirms anew. QoS 1 would cost a PUBACK round trip per batch and
+# keep every confirmation in paho's memory until the broker answers.
+ACK_QOS = 0
+# Reconnection to the broker: quick first, then at most this far apart.
+RECONNECT_BASE_S = 0.2
+RECONNECT_CAP_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -48,36 +59,46 @@ class Message:
     mid: int
     qos: int
     connection: int  # which connection delivered it: a mid is valid only on that one
+    received: float  # time.monotonic() at arrival, for the lag metric
+
+
+def _properties(packet: int, **values: int) -> Properties:
+    props = Properties(packet)  # type: ignore[no-untyped-call]
+    for name, value in values.items():
+        setattr(props, name, value)
+    return props
 
 
 class Worker:
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(
+        self, settings: IngestSettings, index: int = 0, metrics: IngestMetrics | None = None
+    ) -> None:
         self.settings = settings
-        self.inbox: queue.Queue[Message] = queue.Queue()
-        self.stopping = threading.Event()
+        self.metrics = metrics or IngestMetrics()
+        self.inbox: list[Message] = []
+        self.stopping = False
+        self.leave_on_stop = False
         self.connection = 0
-        self.connected = threading.Event()  # connected and subscribed
-        endpoint = MqttEndpoint.parse(settings.mqtt_url)
+        self.subscribed = False
+        self.endpoint = MqttEndpoint.parse(settings.mqtt_url)
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
+            client_id=f"{settings.client_id}-{index}",
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if endpoint.username:
-            self.client.username_pw_set(endpoint.username, endpoint.password)
+        if self.endpoint.username:
+            self.client.username_pw_set(self.endpoint.username, self.endpoint.password)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
-        self.endpoint = endpoint
 
-    # -- paho's thread: hand bytes on, nothing else ----------------------------------------
+    # -- paho callbacks: record what happened, nothing else ---------------------------------
     def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
+        self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
     ) -> None:
-        if getattr(reason, "is_failure", False):
+        if reason.is_failure:
             log.error("broker refused connection: %s", reason)
             return
         self.connection += 1
@@ -90,71 +111,119 @@ class Worker:
         if reasons and reasons[0].is_failure:
             log.error("broker refused the subscription: %s", reasons[0])
             return
-        self.connected.set()
+        self.subscribed = True
+        log.info("subscribed to %s", shared(ALL_READINGS, self.settings.share_group))
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
-        self.connected.clear()
-        if not self.stopping.is_set():
-            log.warning("disconnected from broker: %s; paho reconnects", reason)
+        self.subscribed = False
+        if not self.stopping:
+            log.warning("disconnected from broker: %s", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put(Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.connection))
-
-    # -- main thread --------------------------------------------------------------------------
-    def run(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = RECEIVE_MAXIMUM
-        self.client.connect_async(
-            self.endpoint.host, self.endpoint.port, KEEPALIVE_S, clean_start=False, properties=props
+        self.inbox.append(
+            Message(
+                msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.connection, time.monotonic()
+            )
         )
-        self.client.loop_start()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
         conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._connect()
         try:
-            while not self.stopping.is_set():
-                messages = self._next_batch()
-                if not messages:
-                    continue
-                conn = self._store_until_committed(conn, messages)
+            while not self.stopping:
+                batch = self._take_batch()
+                if batch:
+                    conn = self._store_until_committed(conn, batch)
+                else:
+                    self._pump(self._until_batch_due())
         finally:
-            self._leave()
+            # A stop keeps the broker session (a restart picks up where this left off);
+            # leaving ends it, so the broker stops queueing messages for this worker.
+            expiry = 0 if self.leave_on_stop else SESSION_EXPIRY_S
+            self.client.disconnect(
+                properties=_properties(PacketTypes.DISCONNECT, SessionExpiryInterval=expiry)
+            )
             if conn is not None:
                 conn.close()
 
-    def _leave(self) -> None:
-        """A graceful stop leaves the share group: the session ends with the connection, so
-        the broker stops queueing messages for this worker. What it received and did not
-        commit is not acknowledged; the broker or the bridges send it again."""
-        props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 0
-        self.client.disconnect(properties=props)
-        self.client.loop_stop()
+    def stop(self, *, leave: bool = False) -> None:
+        """Stop after the batch in hand (safe from a signal handler or another thread).
+        Received, uncommitted messages are not acknowledged, so the broker sends them again
+        (to this worker's session, or to the group if it leaves)."""
+        self.leave_on_stop = leave
+        self.stopping = True
 
-    def stop(self) -> None:
-        self.stopping.set()
+    @property
+    def ready(self) -> bool:
+        """Connected and subscribed: messages published from now on reach this worker."""
+        return self.subscribed
 
-    def _next_batch(self) -> list[Message]:
-        try:
-            first = self.inbox.get(timeout=IDLE_POLL_S)
-        except queue.Empty:
-            return []
-        messages = [first]
-        deadline = time.monotonic() + self.settings.batch_max_wait_s
-        while len(messages) < self.settings.batch_max_messages:
-            remaining = deadline - time.monotonic()
+    def _connect(self) -> None:
+        props = _properties(
+            PacketTypes.CONNECT,
+            SessionExpiryInterval=SESSION_EXPIRY_S,
+            ReceiveMaximum=RECEIVE_MAXIMUM,
+        )
+        self.client.connect_async(
+            self.endpoint.host, self.endpoint.port, KEEPALIVE_S, clean_start=False, properties=props
+        )
+        self._reconnect()
+
+    def _reconnect(self) -> None:
+        """The one place the worker (re)connects to the broker, with backoff."""
+        attempt = 0
+        while not self.stopping:
             try:
-                messages.append(
-                    self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait()
-                )
-            except queue.Empty:
-                break
-        return messages
+                if self.client.reconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return
+            except OSError as exc:
+                log.warning("broker unreachable: %s", exc)
+            delay = backoff_delay(attempt, base_s=RECONNECT_BASE_S, cap_s=RECONNECT_CAP_S)
+            attempt += 1
+            time.sleep(delay)
+
+    def _pump(self, timeout: float) -> None:
+        """Let paho read and write for up to `timeout`; reconnect if the link is gone."""
+        if self.client.loop(timeout) != MQTTErrorCode.MQTT_ERR_SUCCESS and not self.stopping:
+            self._reconnect()
+
+    def _until_batch_due(self) -> float:
+        if not self.inbox:
+            return POLL_S
+        due = self.inbox[0].received + self.settings.batch_max_wait_s
+        return max(0.0, min(POLL_S, due - time.monotonic()))
+
+    def _take_batch(self) -> list[Message]:
+        """The inbox's head once it is full enough or its oldest message waited enough."""
+        size = self.settings.batch_max_messages
+        if not self.inbox:
+            return []
+        waited = time.monotonic() - self.inbox[0].received
+        if len(self.inbox) < size and waited < self.settings.batch_max_wait_s:
+            return []
+        batch, self.inbox = self.inbox[:size], self.inbox[size:]
+        self.metrics.received.inc(len(batch))
+        self.metrics.inbox.set(len(self.inbox))
+        return batch
+
+    def _confirm(self, outcomes: list[store.BatchOutcome]) -> None:
+        """One confirmation message per bridge, listing its batches this commit covered."""
+        by_bridge: dict[str, list[BatchAck]] = {}
+        for o in outcomes:
+            ack = BatchAck(
+                batch_id=o.batch_id, stored=o.stored, duplicates=o.duplicates, rejected=o.rejected
+            )
+            by_bridge.setdefault(o.bridge_id, []).append(ack)
+        for bridge_id, acks in by_bridge.items():
+            payload = Confirmations(batches=acks).to_json()
+            self.client.publish(acks_topic(bridge_id), payload, qos=ACK_QOS)
 
     def _store_until_committed(
         self, conn: psycopg.Connection[tuple[object, ...]] | None, messages: list[Message]
-    ) -> psycopg.Connection[tuple[object, ...]]:
+    ) -> psycopg.Connection[tuple[object, ...]] | None:
         batches: list[DecodedBatch] = []
         rejected: list[Rejected] = []
         for message in messages:
@@ -166,66 +235,50 @@ class Worker:
                 batches.append(result)
         attempt = 0
         while True:
+            started = time.monotonic()
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.settings.database_url)
-                outcomes = _write_isolating_bad_batches(conn, batches, rejected)
+                outcomes = store.write_isolating_bad_batches(conn, batches, rejected)
                 break
             except psycopg.OperationalError as exc:
                 # The database is down or restarting: hold the messages unacknowledged (the
-                # broker stops sending past RECEIVE_MAXIMUM) and try again until it is back.
+                # broker stops sending past RECEIVE_MAXIMUM), keep the broker link alive,
+                # and try again until the database is back.
                 delay = backoff_delay(attempt)
-                log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+                log.warning(
+                    "database unavailable (%s); retrying in %.1f s",
+                    str(exc).strip().splitlines()[0] if str(exc) else "",
+                    delay,
+                )
+                self.metrics.db_retries.inc()
                 if conn is not None:
                     conn.close()
                 conn = None
                 attempt += 1
-                time.sleep(delay)
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline:
+                    if self.stopping:
+                        return None  # the messages stay unacknowledged
+                    self._pump(min(POLL_S, deadline - time.monotonic()))
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        self.metrics.lag_seconds.set(time.monotonic() - messages[0].received)
         for message in messages:
             if message.connection == self.connection:
                 self.client.ack(message.mid, message.qos)
             # else: the broker redelivers it on the new connection; dedupe absorbs the copy.
-        for outcome in outcomes:
-            ack = BatchAck(
-                batch_id=outcome.batch_id,
-                stored=outcome.stored,
-                duplicates=outcome.duplicates,
-                rejected=outcome.rejected,
-            )
-            self.client.publish(acks_topic(outcome.bridge_id), ack.to_json(), qos=1)
-        log.info(
+        self._confirm(outcomes)
+        stored = sum(o.stored for o in outcomes)
+        duplicates = sum(o.duplicates for o in outcomes)
+        dead = len(rejected) + sum(o.rejected for o in outcomes)
+        self.metrics.stored.inc(stored)
+        self.metrics.duplicates.inc(duplicates)
+        self.metrics.dead_lettered.inc(dead)
+        log.debug(
             "committed %d messages: %d stored, %d duplicates, %d dead-lettered",
             len(messages),
-            sum(o.stored for o in outcomes),
-            sum(o.duplicates for o in outcomes),
-            len(rejected) + sum(o.rejected for o in outcomes),
+            stored,
+            duplicates,
+            dead,
         )
         return conn
-
-
-def _write_isolating_bad_batches(
-    conn: psycopg.Connection[tuple[object, ...]],
-    batches: list[DecodedBatch],
-    rejected: list[Rejected],
-) -> list[store.BatchOutcome]:
-    """Write everything at once. If the database refuses the data itself (not a lost
-    connection: say a text with a NUL byte), write batch by batch and dead-letter the batch
-    it refuses, confirming it to the bridge as rejected so it is not re-sent forever."""
-    try:
-        return store.write(conn, batches, rejected)
-    except psycopg.OperationalError:
-        raise
-    except psycopg.Error as first_error:
-        if len(batches) + len(rejected) <= 1 and batches:
-            batch = batches[0]
-            log.error("database refused batch %s: %s", batch.batch_id, first_error)
-            reason = f"database refused the batch: {first_error}".replace("\x00", "")
-            store.write(conn, [], [Rejected(batch.topic, batch.bridge_id, batch.payload, reason)])
-            count = len(batch.readings) + len(batch.rejected)
-            return [store.BatchOutcome(batch.batch_id, batch.bridge_id, 0, 0, count)]
-        if not batches:
-            raise
-    outcomes = store.write(conn, [], rejected) if rejected else []
-    for batch in batches:
-        outcomes += _write_isolating_bad_batches(conn, [batch], [])
-    return outcomes

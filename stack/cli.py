@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from types import FrameType
 
 import click
 
 from stack import logs
+from stack.bridge_cmd import bridge
 from stack.decode_cmd import decode
 from stack.metrics_cmd import metrics
 
@@ -48,13 +50,85 @@ def db_upgrade() -> None:
     click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
 
 
+@cli.group()
+def user() -> None:
+    """API accounts."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", required=True)
+@click.option(
+    "--role",
+    default="admin",
+    show_default=True,
+    type=click.Choice(["admin", "clinic_admin", "clinician", "nutritionist", "caregiver"]),
+)
+@click.password_option(help="prompted for when not given (GLUCOBRIDGE_USER_PASSWORD)")
+def user_create(email: str, display_name: str, role: str, password: str) -> None:
+    """Create an account, e.g. the first admin (GLUCOBRIDGE_DATABASE_URL)."""
+    import psycopg
+
+    from api.auth import INSERT_USER, MIN_PASSWORD_LENGTH, hash_password
+    from core.settings import DatabaseSettings
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(
+            f"at least {MIN_PASSWORD_LENGTH} characters", param_hint="password"
+        )
+    with psycopg.connect(DatabaseSettings().database_url) as conn:
+        row = conn.execute(
+            INSERT_USER,
+            {"email": email, "name": display_name, "role": role, "hash": hash_password(password)},
+        ).fetchone()
+    if row is None:
+        raise click.ClickException(f"an account with the address {email} exists")
+    click.echo(f"created {role} {email}: {row[0]}")
+
+
 @cli.command()
-def ingest() -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine, sharing the subscription.",
+)
+@click.option(
+    "--index",
+    type=click.IntRange(0, 1023),
+    default=0,
+    show_default=True,
+    help="This worker's number: its broker session and metrics port follow it.",
+)
+def ingest(workers: int, index: int) -> None:
     """Consume reading batches from the broker into TimescaleDB."""
     from core.settings import IngestSettings
     from ingest.worker import Worker
+    from stack.workers import supervise
 
-    worker = Worker(IngestSettings())
+    settings = IngestSettings()
+    if workers > 1:
+        _stop_on_sigterm()
+        with contextlib.suppress(KeyboardInterrupt):
+            supervise(workers)
+        return
+    worker = Worker(settings, index)
+    if settings.metrics_port:
+        worker.metrics.serve(settings.metrics_port + index)
+    # Ctrl-C or SIGTERM: finish the batch in hand, then stop (its session stays).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _s, _f: worker.stop())
+    worker.run()
+
+
+@cli.command()
+def alerts() -> None:
+    """Raise alerts from new readings and deliver them (webhooks, MQTT)."""
+    from core.settings import AlertsSettings
+    from ingest.alerts.worker import AlertsWorker
+
+    worker = AlertsWorker(AlertsSettings())
     _stop_on_sigterm()
     try:
         worker.run()
@@ -92,6 +166,7 @@ def demo() -> None:
         click.echo("stopped", err=True)
 
 
+cli.add_command(bridge)
 cli.add_command(decode)
 cli.add_command(metrics)
 

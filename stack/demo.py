@@ -8,6 +8,7 @@ from the Shanghai datasets through the broker, prints the URLs and waits for Ctr
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -19,15 +20,14 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from core.contract import MeterInfo, ReadingsBatch, WireReading
+from core.contract import WireReading
 from core.units import Unit
-from device.uplink import Uplink
+from firmware_sim.model import ModelReading
 from firmware_sim.replay import replay
+from stack.bridge_demo import DemoMeter, sync_demo_patients
 from stack.local import Services, local_stack
 from stack.proc import free_port, port_open
 
-# A meter sync carries up to a few hundred records; the demo sends realistic batch sizes.
-SYNC_BATCH = 200
 # How long the demo waits for its readings to be confirmed before giving up.
 DELIVERY_TIMEOUT_S = 60.0
 PREFERRED_API_PORT = 8000
@@ -108,6 +108,92 @@ def register_patients(database_url: str) -> None:
             )
 
 
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    email: str
+    password: str
+    sees: str
+
+
+# Demo accounts are (re)created on every run with fresh passwords, printed at start-up.
+_DEMO_USER = """
+INSERT INTO users (email, display_name, role, password_hash)
+VALUES (%(email)s, %(name)s, %(role)s, %(hash)s)
+ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash
+RETURNING id
+"""
+DEMO_CLINIC = uuid.uuid5(DEMO_NAMESPACE, "clinic")
+
+
+def register_logins(database_url: str) -> list[DemoLogin]:
+    """A login per demo patient, a nutritionist and a clinician (through the demo clinic)
+    with grants to every demo patient."""
+    from api.auth import hash_password
+
+    logins: list[DemoLogin] = []
+
+    def account(
+        conn: psycopg.Connection[tuple[object, ...]], key: str, name: str, role: str, sees: str
+    ) -> object:
+        login = DemoLogin(role, f"{key}@demo.glucobridge.org", secrets.token_urlsafe(9), sees)
+        row = conn.execute(
+            _DEMO_USER,
+            {
+                "email": login.email,
+                "name": name,
+                "role": role,
+                "hash": hash_password(login.password),
+            },
+        ).fetchone()
+        assert row is not None
+        logins.append(login)
+        return row[0]
+
+    with psycopg.connect(database_url) as conn:
+        for p in DEMO_PATIENTS:
+            user = account(conn, p.key, p.name, "patient", f"{p.name} (self)")
+            conn.execute("UPDATE patients SET user_id = %s WHERE id = %s", (user, p.id))
+        nutritionist = account(
+            conn,
+            "nutritionist",
+            "Demo Nutritionist",
+            "nutritionist",
+            "every demo patient: readings, trends",
+        )
+        clinician = account(
+            conn,
+            "clinician",
+            "Demo Clinician",
+            "clinician",
+            "every demo patient, through the demo clinic: everything",
+        )
+        conn.execute(
+            "INSERT INTO organisations (id, name) VALUES (%s, 'Demo Clinic')"
+            " ON CONFLICT (id) DO NOTHING",
+            (DEMO_CLINIC,),
+        )
+        conn.execute(
+            "INSERT INTO organisation_members (organisation_id, user_id)"
+            " VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (DEMO_CLINIC, clinician),
+        )
+        for p in DEMO_PATIENTS:
+            for user_id, org, scopes in [
+                (nutritionist, None, ["readings", "trends"]),
+                (None, DEMO_CLINIC, ["readings", "trends", "alerts", "exports"]),
+            ]:
+                conn.execute(
+                    "INSERT INTO grants (patient_id, grantee_user_id, grantee_organisation_id,"
+                    " scopes, status, decided_at) SELECT %(p)s, %(u)s, %(o)s, %(s)s, 'active',"
+                    " now() WHERE NOT EXISTS (SELECT 1 FROM grants WHERE patient_id = %(p)s"
+                    " AND status = 'active' AND (grantee_user_id = %(u)s"
+                    " OR grantee_organisation_id = %(o)s))",
+                    {"p": p.id, "u": user_id, "o": org, "s": scopes},
+                )
+    return logins
+
+
 def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "stack", *args], env=env, start_new_session=True)
 
@@ -136,27 +222,39 @@ def _run(services: Services) -> None:
         GLUCOBRIDGE_PORT=str(port),
     )
     register_patients(services.database_url)
+    logins = register_logins(services.database_url)
     children = [_child(["ingest"], env), _child(["api"], env)]
     try:
         today = datetime.now(SHANGHAI).date()
-        for patient in DEMO_PATIENTS:
-            readings = demo_readings(patient, today)
-            meter = MeterInfo(serial=patient.meter_serial, manufacturer="glucobridge demo")
-            batches = [
-                ReadingsBatch(
-                    bridge_id=patient.bridge_id, meter=meter, readings=readings[i : i + SYNC_BATCH]
-                )
-                for i in range(0, len(readings), SYNC_BATCH)
-            ]
-            with Uplink(services.add_bridge(patient.bridge_id), patient.bridge_id) as uplink:
-                uplink.deliver(batches, DELIVERY_TIMEOUT_S)
-            print(f"{patient.name}: {len(readings)} readings stored", flush=True)
+        # Each patient's fingersticks go into a simulated meter; a bridge bonds with it over
+        # the virtual BLE link, syncs it and delivers through the broker (stack.bridge_demo).
+        meters = [
+            DemoMeter(
+                patient.bridge_id,
+                patient.meter_serial,
+                SHANGHAI,
+                [
+                    ModelReading(r.measured_at, round(r.value), r.meal)
+                    for r in demo_readings(patient, today)
+                ],
+            )
+            for patient in DEMO_PATIENTS
+        ]
+        synced = sync_demo_patients(services, meters)
+        for patient, stored in zip(DEMO_PATIENTS, synced, strict=True):
+            print(f"{patient.name}: {stored} readings synced from the meter and stored", flush=True)
         deadline = time.monotonic() + 30
         while not port_open(port) and time.monotonic() < deadline:
             time.sleep(0.1)
         base = f"http://127.0.0.1:{port}"
         for patient in DEMO_PATIENTS:
             print(f"  {patient.name}: {base}/api/v1/patients/{patient.id}/readings", flush=True)
+        print(f"  sign in: POST {base}/api/v1/auth/token (username, password)", flush=True)
+        for login in logins:
+            print(
+                f"  login {login.role}: {login.email} {login.password}  sees {login.sees}",
+                flush=True,
+            )
         print(f"ready: {base}  (API docs {base}/docs; Ctrl-C stops everything)", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

@@ -7,7 +7,6 @@ named with `--value-column`) and prints one object per subject with what
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ import click
 import numpy as np
 
 from core.glucose_csv import IGLU_VALUE_COLUMN, GlucoseCsvError, read_glucose_csv
-from core.metrics import DEFAULT_MIN_METER_READINGS_PER_DAY, MetricsError, Source, Summary
+from core.metrics import DEFAULT_MIN_METER_READINGS_PER_DAY, MetricsError, Source
 from core.metrics import summarize as summarize_series
+from core.metrics.export import summary_to_json
 from core.units import Unit
 
 
@@ -100,17 +100,7 @@ def metrics(
             )
         except MetricsError as exc:
             raise click.ClickException(f"{file}: subject {subject!r}: {exc}") from exc
-        out[subject] = summary_to_json(summary)
+        out[subject] = summary_to_json(summary) | {"set_aside": len(readings.set_aside)}
+        for reason in readings.set_aside:
+            click.echo(f"warning: {file}: set aside {reason}", err=True)
     click.echo(json.dumps(out, indent=2))
-
-
-def summary_to_json(summary: Summary) -> dict[str, Any]:
-    """A `Summary` as JSON-ready values: instants as ISO 8601 UTC strings."""
-    fields = dataclasses.asdict(summary)
-    fields["start"] = _iso_utc(summary.start)
-    fields["end"] = _iso_utc(summary.end)
-    return fields
-
-
-def _iso_utc(instant: np.datetime64) -> str:
-    return f"{np.datetime_as_string(instant, unit='s')}Z"

@@ -26,12 +26,16 @@ user {INGEST_USER}
 topic read {TOPIC_ROOT}/bridges/+/readings
 topic read {TOPIC_ROOT}/bridges/+/status
 topic write {TOPIC_ROOT}/bridges/+/acks
+# ... and (as the alerts worker) publishes each patient's alerts for their home devices.
+topic write {TOPIC_ROOT}/patients/+/alerts
 
 # Every other user is a bridge whose user name is its id: it writes only under its own prefix
 # and reads only its own confirmations.
 pattern write {TOPIC_ROOT}/bridges/%u/readings
 pattern write {TOPIC_ROOT}/bridges/%u/status
 pattern read {TOPIC_ROOT}/bridges/%u/acks
+# A home device whose user name is a patient id reads that patient's alerts.
+pattern read {TOPIC_ROOT}/patients/%u/alerts
 """
 
 
@@ -49,6 +53,7 @@ class Mosquitto:
     root: Path
     port: int = field(default_factory=free_port)
     users: dict[str, str] = field(default_factory=dict)
+    max_queued_messages: int = MAX_QUEUED_MESSAGES
     proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -94,7 +99,7 @@ password_file {self.root / "passwords"}
 acl_file {self.root / "acl"}
 persistence true
 persistence_location {self.root / "data"}/
-max_queued_messages {MAX_QUEUED_MESSAGES}
+max_queued_messages {self.max_queued_messages}
 log_dest stdout
 log_type error
 log_type warning

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import psycopg
@@ -42,23 +43,34 @@ def database(services: Services) -> Iterator[str]:
 
 
 @pytest.fixture
-def ingest_worker(
-    services: Services, database: str, request: pytest.FixtureRequest
-) -> Iterator[Worker]:
-    """A real ingest worker on the shared subscription, in a thread of this process."""
-    settings = IngestSettings(
-        database_url=database,
-        mqtt_url=services.mqtt_url,
-        client_id=f"test-ingest-{request.node.name}"[:60],
-    )
-    worker = Worker(settings)
-    thread = threading.Thread(target=worker.run, name="ingest-worker", daemon=True)
-    thread.start()
-    assert worker.connected.wait(10), "ingest worker did not connect to the broker"
-    yield worker
-    worker.stop()
-    thread.join(10)
-    assert not thread.is_alive(), "ingest worker did not stop"
+def ingest_worker(services: Services, database: str) -> Iterator[Worker]:
+    """A real ingest worker on the shared subscription, in a thread of this process. It
+    leaves the share group when the test ends, so nothing is queued for it afterwards."""
+    running = RunningWorker.start(services, database)
+    yield running.worker
+    running.stop()
+
+
+@dataclass
+class RunningWorker:
+    worker: Worker
+    thread: threading.Thread
+
+    @classmethod
+    def start(cls, services: Services, database: str, index: int = 0) -> RunningWorker:
+        settings = IngestSettings(
+            database_url=database, mqtt_url=services.mqtt_url, client_id="test-ingest"
+        )
+        worker = Worker(settings, index)
+        thread = threading.Thread(target=worker.run, name=f"ingest-{index}", daemon=True)
+        thread.start()
+        wait_for(lambda: worker.ready, timeout=10)
+        return cls(worker, thread)
+
+    def stop(self) -> None:
+        self.worker.stop(leave=True)
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "ingest worker did not stop"
 
 
 @pytest.fixture

@@ -34,8 +34,10 @@ class Bridge(Uplink):
 def readings(
     count: int, *, start: datetime | None = None, first_sequence: int = 1, unit: Unit = Unit.MG_DL
 ) -> list[WireReading]:
-    """`count` plausible readings four hours apart; values vary so a mix-up shows."""
-    start = start or datetime(2026, 11, 1, 7, 30, tzinfo=UTC)
+    """`count` plausible readings four hours apart, the last one about now; values vary so a
+    mix-up shows."""
+    if start is None:
+        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=4 * count)
     out = []
     for i in range(count):
         at = start + timedelta(hours=4 * i)
@@ -84,3 +86,40 @@ def wait_for(predicate: object, timeout: float = CONFIRM_TIMEOUT_S) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def deliver(
+    bridge: Uplink, batches: list[ReadingsBatch], *, timeout: float = 120.0, stall_s: float = 3.0
+) -> None:
+    """Publish, then re-publish whatever stays unconfirmed once confirmations stop coming:
+    what a bridge's outbox does, so a test sees end-to-end delivery through any fault."""
+    for b in batches:
+        bridge.publish(b)
+    deadline = time.monotonic() + timeout
+    confirmed = 0
+    last_progress = time.monotonic()
+    while True:
+        pending = [b for b in batches if b.batch_id not in bridge.acks]
+        if not pending:
+            return
+        if len(batches) - len(pending) > confirmed:
+            confirmed = len(batches) - len(pending)
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > stall_s:
+            for b in pending:
+                bridge.publish(b)
+            last_progress = time.monotonic()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(pending)} of {len(batches)} batches never confirmed")
+        time.sleep(0.05)
+
+
+def stored_identities(database_url: str, serial_prefix: str) -> list[tuple[str, int]]:
+    """(meter serial, sequence number) of every stored reading, duplicates included."""
+    with psycopg.connect(database_url) as conn:
+        return sorted(
+            conn.execute(
+                "SELECT meter_serial, sequence_number FROM readings WHERE meter_serial LIKE %s",
+                (serial_prefix + "%",),
+            ).fetchall()
+        )

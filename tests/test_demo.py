@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+# The demo prints its logins: "login <role>: <email> <password>  sees ...".
+_LOGIN = re.compile(r"login (\w+): (\S+) (\S+)")
 # Starting both services, three patients' readings through the broker: seconds here.
 READY_TIMEOUT_S = 120.0
 
@@ -72,8 +74,17 @@ def test_demo_serves_readings_and_ctrl_c_stops_everything() -> None:
         seen |= _descendants(demo.pid)
         urls = [m.group(0) for m in map(re.compile(r"http://\S+/readings").search, lines) if m]
         assert len(urls) == 3
+        logins = [m.groups() for m in map(_LOGIN.search, lines) if m]
+        assert len(logins) == 5  # three patients, a nutritionist, a clinician
+        clinician = next((e, p) for r, e, p in logins if r == "clinician")
+        base = urls[0].split("/api/")[0]
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": clinician[0], "password": clinician[1]}
+        ).json()["access_token"]
         for url in urls:
-            body = httpx.get(url, params={"limit": 1000}).json()
+            body = httpx.get(
+                url, params={"limit": 1000}, headers={"Authorization": f"Bearer {token}"}
+            ).json()
             assert len(body["items"]) > 20, body
     finally:
         demo.send_signal(signal.SIGINT)

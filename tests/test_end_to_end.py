@@ -9,6 +9,7 @@ import pytest
 
 from core.units import Unit
 from ingest.worker import Worker
+from tests.api.owner import owner_auth
 from tests.support import Bridge, add_patient, batch, readings
 
 
@@ -16,6 +17,7 @@ def test_a_published_batch_reads_back_through_the_api(
     database: str, ingest_worker: Worker, bridge: Bridge, api: httpx.Client
 ) -> None:
     patient = add_patient(database, "王芳", "SN-E2E-1")
+    api.headers.update(owner_auth(database, patient))  # the patient signed in
     sent = readings(12)
     bridge.send(batch(bridge.bridge_id, "SN-E2E-1", sent))
 
@@ -34,6 +36,7 @@ def test_values_come_back_in_the_unit_the_user_prefers_with_the_measured_value_k
     database: str, ingest_worker: Worker, bridge: Bridge, api: httpx.Client
 ) -> None:
     patient = add_patient(database, "Li", "SN-E2E-2")
+    api.headers.update(owner_auth(database, patient))  # the patient signed in
     sent = readings(3, unit=Unit.MMOL_L)
     bridge.send(batch(bridge.bridge_id, "SN-E2E-2", sent))
 
@@ -53,6 +56,7 @@ def test_pages_walk_every_reading_once(
     database: str, ingest_worker: Worker, bridge: Bridge, api: httpx.Client
 ) -> None:
     patient = add_patient(database, "Paging", "SN-E2E-3")
+    api.headers.update(owner_auth(database, patient))  # the patient signed in
     bridge.send(batch(bridge.bridge_id, "SN-E2E-3", readings(25)))
 
     seen: list[int] = []
@@ -68,6 +72,7 @@ def test_pages_walk_every_reading_once(
 
 
 def test_an_unknown_patient_is_a_problem_document(database: str, api: httpx.Client) -> None:
+    api.headers.update(owner_auth(database, add_patient(database, "Someone", "SN-E2E-0")))
     response = api.get(f"/api/v1/patients/{uuid.uuid4()}/readings")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
@@ -82,6 +87,7 @@ def test_bad_query_parameters_are_refused_with_a_reason(
     database: str, api: httpx.Client, params: dict[str, object]
 ) -> None:
     patient = add_patient(database, "Q", "SN-E2E-4")
+    api.headers.update(owner_auth(database, patient))  # the patient signed in
     response = api.get(f"/api/v1/patients/{patient}/readings", params=params)
     assert response.status_code in (400, 422)
     assert response.json()["detail"]

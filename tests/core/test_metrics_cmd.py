@@ -231,3 +231,18 @@ def test_bad_input_exits_with_a_one_line_reason(
     assert code != 0
     assert needle in output
     assert len(output.strip().splitlines()) == 1, output
+
+
+def test_an_implausible_row_is_set_aside_and_the_rest_of_the_file_counts(tmp_path: Path) -> None:
+    f = tmp_path / "typo.csv"
+    f.write_text(
+        "time,cbg_mg_dl\n2024-01-01 08:00,100\n2024-01-01 12:00,2044.8\n2024-01-01 18:00,140\n"
+    )
+    result = CliRunner().invoke(
+        metrics, ["--value-column", "cbg_mg_dl", "--source", "meter", str(f)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["typo"]
+    assert (summary["readings"], summary["set_aside"]) == (2, 1)
+    assert summary["mean_mg_dl"] == 120.0
+    assert "line 3" in result.stderr and "2044.8 mg/dL is not a plausible" in result.stderr

@@ -1,0 +1,396 @@
+"""Patients, the meters they claim and the bridges in their homes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Request, Response
+from psycopg.rows import class_row
+from pydantic import BaseModel, Field
+
+from api import paging
+from api.access import SCOPES, AnyGrantAccess, OwnerAccess, ReadingsAccess, Scope, request_id_of
+from api.auth import CLINICAL_ROLES, CurrentUser
+from api.broker_admin import BrokerAdminError
+from api.fields import PRINTABLE, Name
+from api.paging import Cursor, Limit, Page
+from api.problems import AUTH_RESPONSES, PATIENT_RESPONSES, Problem, ProblemError, conflict
+from api.state import broker_admin_of, client_address, pool_of
+from api.users import TimeZone
+from core.contract import NewBridgeId, acks_topic, readings_topic, status_topic
+
+router = APIRouter(prefix="/api/v1", tags=["patients"])
+
+# Meter serials as meters report them (GLS Serial Number String): printable, short.
+Serial = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class PatientSummary(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    timezone: str
+    access: Literal["owner", "grant"]
+    scopes: list[Scope]
+
+
+class PatientOut(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    timezone: str
+    research_opt_in: bool | None = Field(description="shown to the patient only")
+
+
+class PatientUpdate(BaseModel):
+    display_name: Name | None = None
+    timezone: TimeZone | None = None
+    research_opt_in: bool | None = Field(
+        default=None, description="include my readings, de-identified, in research exports"
+    )
+
+
+class MeterClaim(BaseModel):
+    serial: Serial
+
+    model_config = {"json_schema_extra": {"examples": [{"serial": "CNO-1001-7731"}]}}
+
+
+class MeterOut(BaseModel):
+    serial: str
+    manufacturer: str | None
+    model: str | None
+    first_seen: datetime
+
+
+class Claimed(MeterOut):
+    attached_readings: int = Field(description="held readings that now belong to the patient")
+
+
+class BridgeIn(BaseModel):
+    bridge_id: NewBridgeId = Field(description="also the bridge's MQTT user name")
+    label: Name | None = None
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"bridge_id": "home-wang-1", "label": "kitchen"}]}
+    }
+
+
+class BridgeOut(BaseModel):
+    id: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class BridgeCredentialsOut(BaseModel):
+    bridge_id: str
+    mqtt_username: str
+    mqtt_password: str = Field(description="shown once; the API keeps only the broker's hash")
+    readings_topic: str
+    status_topic: str
+    acks_topic: str
+
+
+_VISIBLE = """
+SELECT p.id, p.display_name, p.timezone,
+       CASE WHEN p.user_id = %(user)s THEN 'owner' ELSE 'grant' END AS access,
+       CASE WHEN p.user_id = %(user)s THEN %(all_scopes)s::text[]
+            ELSE (SELECT array_agg(DISTINCT s ORDER BY s) FROM grants g, unnest(g.scopes) s
+                  WHERE g.patient_id = p.id AND g.status = 'active'
+                    AND (g.expires_at IS NULL OR g.expires_at > now())
+                    AND (g.grantee_user_id = %(user)s OR (%(clinical)s AND
+                         g.grantee_organisation_id IN (SELECT organisation_id
+                           FROM organisation_members WHERE user_id = %(user)s))))
+       END AS scopes
+FROM patients p
+WHERE (p.user_id = %(user)s OR EXISTS (
+        SELECT 1 FROM grants g
+        WHERE g.patient_id = p.id AND g.status = 'active'
+          AND (g.expires_at IS NULL OR g.expires_at > now())
+          AND (g.grantee_user_id = %(user)s OR (%(clinical)s AND
+               g.grantee_organisation_id IN (SELECT organisation_id
+                 FROM organisation_members WHERE user_id = %(user)s)))))
+  AND (%(after)s::uuid IS NULL OR p.id > %(after)s::uuid)
+ORDER BY p.id
+LIMIT %(limit)s
+"""
+
+
+@router.get(
+    "/patients",
+    response_model=Page[PatientSummary],
+    summary="Patients the caller may see: themself, and those who granted them access",
+    responses=AUTH_RESPONSES,
+)
+async def list_patients(
+    request: Request,
+    caller: CurrentUser,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[PatientSummary]:
+    after = paging.decode_key(cursor)
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(PatientSummary))
+        await cur.execute(
+            _VISIBLE,
+            {
+                "user": caller.id,
+                "clinical": caller.role in CLINICAL_ROLES,
+                "all_scopes": list(SCOPES),
+                "after": after,
+                "limit": limit + 1,
+            },
+        )
+        rows = await cur.fetchall()
+        # Names are patient data: each patient listed sees this in their access log.
+        shown = rows[:limit]
+        if shown:
+            await cur.executemany(
+                "INSERT INTO audit_log (actor_user_id, actor_role, patient_id, action, method,"
+                " path, client_address, request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        caller.id,
+                        caller.role.value,
+                        p.id,
+                        "list_patients",
+                        request.method,
+                        request.url.path,
+                        client_address(request),
+                        request_id_of(request),
+                    )
+                    for p in shown
+                ],
+            )
+    more = len(rows) > limit
+    last = shown[-1] if more and shown else None
+    return Page(
+        items=shown,
+        next_cursor=paging.encode(0, last.id) if last else None,
+    )
+
+
+@router.get(
+    "/patients/{patient_id}",
+    response_model=PatientOut,
+    summary="A patient's profile (any grant in force)",
+    responses=PATIENT_RESPONSES,
+)
+async def get_patient(request: Request, access: AnyGrantAccess) -> PatientOut:
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(
+            "SELECT display_name, timezone, research_opt_in FROM patients WHERE id = %s",
+            (access.patient_id,),
+        )
+        row = await cur.fetchone()
+    assert row is not None  # the access check found it
+    return PatientOut(
+        id=access.patient_id,
+        display_name=row[0],
+        timezone=row[1],
+        research_opt_in=row[2] if access.is_owner else None,
+    )
+
+
+@router.patch(
+    "/patients/{patient_id}",
+    response_model=PatientOut,
+    summary="Change one's name, time zone or research consent (the patient only)",
+    responses=PATIENT_RESPONSES,
+)
+async def update_patient(request: Request, access: OwnerAccess, body: PatientUpdate) -> PatientOut:
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(
+            "UPDATE patients SET display_name = coalesce(%(name)s, display_name),"
+            " timezone = coalesce(%(tz)s, timezone),"
+            " research_opt_in = coalesce(%(opt_in)s, research_opt_in)"
+            " WHERE id = %(id)s RETURNING display_name, timezone, research_opt_in",
+            {
+                "name": body.display_name,
+                "tz": body.timezone,
+                "opt_in": body.research_opt_in,
+                "id": access.patient_id,
+            },
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return PatientOut(
+        id=access.patient_id, display_name=row[0], timezone=row[1], research_opt_in=row[2]
+    )
+
+
+# Claiming takes the meter row first (FOR UPDATE) so two claims cannot both win.
+_CLAIM = """
+INSERT INTO meters (serial, patient_id) VALUES (%(serial)s, %(patient)s)
+ON CONFLICT (serial) DO UPDATE SET patient_id = EXCLUDED.patient_id
+    WHERE meters.patient_id IS NULL OR meters.patient_id = EXCLUDED.patient_id
+RETURNING serial, manufacturer, model, first_seen
+"""
+_ATTACH = """
+UPDATE readings SET patient_id = %(patient)s
+WHERE meter_serial = %(serial)s AND patient_id IS NULL
+"""
+
+
+@router.post(
+    "/patients/{patient_id}/meters",
+    response_model=Claimed,
+    summary="Claim a meter by serial: its held readings become the patient's",
+    responses={
+        **PATIENT_RESPONSES,
+        409: {"model": Problem, "description": "Another patient has claimed this meter"},
+    },
+)
+async def claim_meter(request: Request, access: OwnerAccess, body: MeterClaim) -> Claimed:
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(MeterOut))
+        await cur.execute(_CLAIM, {"serial": body.serial, "patient": access.patient_id})
+        meter = await cur.fetchone()
+        if meter is None:
+            raise conflict("this meter belongs to another patient")
+        attached = await conn.execute(
+            _ATTACH, {"patient": access.patient_id, "serial": body.serial}
+        )
+        count = attached.rowcount
+    return Claimed(**meter.model_dump(), attached_readings=count)
+
+
+@router.get(
+    "/patients/{patient_id}/meters",
+    response_model=Page[MeterOut],
+    summary="The patient's meters",
+    responses=PATIENT_RESPONSES,
+)
+async def list_meters(
+    request: Request,
+    access: ReadingsAccess,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[MeterOut]:
+    after_at, after_serial = paging.decode_text(cursor)
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(MeterOut))
+        await cur.execute(
+            "SELECT serial, manufacturer, model, first_seen FROM meters"
+            " WHERE patient_id = %(patient)s AND (%(at)s::timestamptz IS NULL"
+            "   OR (first_seen, serial) > (%(at)s, %(serial)s::text))"
+            " ORDER BY first_seen, serial LIMIT %(limit)s",
+            {
+                "patient": access.patient_id,
+                "at": after_at,
+                "serial": after_serial,
+                "limit": limit + 1,
+            },
+        )
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more and rows else None
+    return Page(
+        items=rows, next_cursor=paging.encode(last.first_seen, last.serial) if last else None
+    )
+
+
+def _broker_failed(exc: BrokerAdminError) -> ProblemError:
+    return ProblemError(502, "broker-unavailable", "Broker unavailable", str(exc))
+
+
+@router.post(
+    "/patients/{patient_id}/bridges",
+    response_model=BridgeCredentialsOut,
+    status_code=201,
+    summary="Register a bridge in the patient's home; returns its MQTT credentials once",
+    responses={
+        **PATIENT_RESPONSES,
+        409: {"model": Problem, "description": "This bridge id is taken"},
+        502: {"model": Problem, "description": "The broker refused or did not answer"},
+        503: {"model": Problem, "description": "No broker admin configured"},
+    },
+)
+async def register_bridge(
+    request: Request, access: OwnerAccess, body: BridgeIn
+) -> BridgeCredentialsOut:
+    admin = broker_admin_of(request)
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO bridges (id, patient_id, label) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            (body.bridge_id, access.patient_id, body.label),
+        )
+        if await cur.fetchone() is None:
+            raise conflict("this bridge id is taken; bridge ids are never reused")
+        try:
+            credentials = await admin.provision_bridge(body.bridge_id)
+        except BrokerAdminError as exc:
+            raise _broker_failed(exc) from exc  # the bridge row is rolled back
+    return BridgeCredentialsOut(
+        bridge_id=body.bridge_id,
+        mqtt_username=credentials.username,
+        mqtt_password=credentials.password,
+        readings_topic=readings_topic(body.bridge_id),
+        status_topic=status_topic(body.bridge_id),
+        acks_topic=acks_topic(body.bridge_id),
+    )
+
+
+@router.get(
+    "/patients/{patient_id}/bridges",
+    response_model=Page[BridgeOut],
+    summary="The patient's bridges, revoked ones included",
+    responses=PATIENT_RESPONSES,
+)
+async def list_bridges(
+    request: Request,
+    access: OwnerAccess,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[BridgeOut]:
+    after_at, after_id = paging.decode_text(cursor)
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(BridgeOut))
+        await cur.execute(
+            "SELECT id, label, created_at, revoked_at FROM bridges WHERE patient_id = %(p)s"
+            " AND (%(at)s::timestamptz IS NULL OR (created_at, id) > (%(at)s, %(id)s::text))"
+            " ORDER BY created_at, id LIMIT %(limit)s",
+            {"p": access.patient_id, "at": after_at, "id": after_id, "limit": limit + 1},
+        )
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more and rows else None
+    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)
+
+
+@router.delete(
+    "/patients/{patient_id}/bridges/{bridge_id}",
+    status_code=204,
+    summary="Revoke a bridge: the broker disconnects it and refuses its credentials",
+    responses={
+        **PATIENT_RESPONSES,
+        502: {"model": Problem, "description": "The broker refused or did not answer"},
+        503: {"model": Problem, "description": "No broker admin configured"},
+    },
+)
+async def revoke_bridge(
+    request: Request,
+    access: OwnerAccess,
+    bridge_id: Annotated[str, Path(max_length=64, pattern=PRINTABLE)],
+) -> Response:
+    admin = broker_admin_of(request)
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(
+            "SELECT revoked_at FROM bridges WHERE id = %s AND patient_id = %s FOR UPDATE",
+            (bridge_id, access.patient_id),
+        )
+        if await cur.fetchone() is None:
+            raise ProblemError(404, "not-found", "Not found", "no such bridge")
+        try:
+            await admin.revoke_bridge(bridge_id)  # again if already revoked: idempotent
+        except BrokerAdminError as exc:
+            raise _broker_failed(exc) from exc
+        await conn.execute(
+            "UPDATE bridges SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s",
+            (bridge_id,),
+        )
+    return Response(status_code=204)

@@ -1,0 +1,382 @@
+"""Accounts and clinics: patient sign-up, accounts made by admins, clinics and their members."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import available_timezones
+
+from fastapi import APIRouter, Query, Request
+from psycopg.rows import class_row
+from pydantic import AfterValidator, BaseModel, Field
+
+from api import paging
+from api.auth import (
+    GRANTEE_ROLES,
+    Caller,
+    CurrentUser,
+    Password,
+    Role,
+    insert_user,
+    require_role,
+)
+from api.fields import EMAIL_PATTERN, MAX_EMAIL, Email, Name
+from api.paging import Cursor, Limit, Page
+from api.problems import AUTH_RESPONSES, Problem, conflict, forbidden, not_found
+from api.state import pool_of
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+_ZONES = frozenset(available_timezones())
+
+
+def _zone(value: str) -> str:
+    if value not in _ZONES:
+        raise ValueError("not an IANA time zone, e.g. Europe/Paris")
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_zone)]
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    created_at: datetime
+
+
+class Me(UserOut):
+    patient_id: uuid.UUID | None
+    organisations: list[uuid.UUID]
+
+
+class Registration(BaseModel):
+    email: Email
+    display_name: Name
+    password: Password
+    timezone: TimeZone = "UTC"
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "email": "wang.fang@example.org",
+                    "display_name": "Wang Fang",
+                    "password": "a long passphrase",
+                    "timezone": "Asia/Shanghai",
+                }
+            ]
+        }
+    }
+
+
+class Registered(BaseModel):
+    user: UserOut
+    patient_id: uuid.UUID
+
+
+class NewUser(BaseModel):
+    email: Email
+    display_name: Name
+    password: Password
+    role: Role
+    organisation_id: uuid.UUID | None = Field(
+        default=None, description="clinic to add the new user to"
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "email": "dr.chen@clinic.example",
+                    "display_name": "Dr. Chen",
+                    "password": "a long passphrase",
+                    "role": "clinician",
+                }
+            ]
+        }
+    }
+
+
+class OrganisationIn(BaseModel):
+    name: Name
+
+
+class OrganisationOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+
+
+class MemberIn(BaseModel):
+    user_id: uuid.UUID
+
+
+_USER_COLUMNS = "id, email, display_name, role, created_at"
+
+
+async def _user(request: Request, user_id: uuid.UUID) -> UserOut:
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(UserOut))
+        await cur.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise not_found("user")
+    return row
+
+
+@router.post(
+    "/auth/register",
+    response_model=Registered,
+    status_code=201,
+    summary="Sign up as a patient: an account and a patient record",
+    tags=["auth"],
+    responses={409: {"model": Problem, "description": "The e-mail address is taken"}},
+)
+async def register(request: Request, body: Registration) -> Registered:
+    async with pool_of(request).connection() as conn:
+        user_id = await insert_user(
+            conn, body.email, body.display_name, Role.PATIENT, body.password
+        )
+        if user_id is None:
+            raise conflict("an account with this e-mail address exists")
+        cur = await conn.execute(
+            "INSERT INTO patients (display_name, timezone, user_id) VALUES (%s, %s, %s)"
+            " RETURNING id",
+            (body.display_name, body.timezone, user_id),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+    return Registered(user=await _user(request, user_id), patient_id=row[0])
+
+
+@router.get("/users/me", response_model=Me, summary="The signed-in user", responses=AUTH_RESPONSES)
+async def me(request: Request, caller: CurrentUser) -> Me:
+    user = await _user(request, caller.id)
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute("SELECT id FROM patients WHERE user_id = %s", (caller.id,))
+        patient = await cur.fetchone()
+        cur = await conn.execute(
+            "SELECT organisation_id FROM organisation_members WHERE user_id = %s"
+            " ORDER BY organisation_id",
+            (caller.id,),
+        )
+        orgs = [r[0] for r in await cur.fetchall()]
+    return Me(**user.model_dump(), patient_id=patient[0] if patient else None, organisations=orgs)
+
+
+async def _is_member(request: Request, organisation_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(
+            "SELECT 1 FROM organisation_members WHERE organisation_id = %s AND user_id = %s",
+            (organisation_id, user_id),
+        )
+        return await cur.fetchone() is not None
+
+
+async def _may_manage(request: Request, caller: Caller, organisation_id: uuid.UUID) -> None:
+    if caller.role is Role.ADMIN:
+        return
+    if caller.role is Role.CLINIC_ADMIN and await _is_member(request, organisation_id, caller.id):
+        return
+    raise forbidden("only an admin, or an admin of this clinic, manages its members")
+
+
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=201,
+    summary="Create an account (admins: any role; clinic admins: staff of their clinic)",
+    responses={
+        **AUTH_RESPONSES,
+        403: {"model": Problem, "description": "The caller may not create this account"},
+        409: {"model": Problem, "description": "The e-mail address is taken"},
+    },
+)
+async def create_user(request: Request, body: NewUser, caller: CurrentUser) -> UserOut:
+    if caller.role is Role.CLINIC_ADMIN:
+        if body.role not in GRANTEE_ROLES or body.organisation_id is None:
+            raise forbidden("a clinic admin creates clinicians, nutritionists or caregivers")
+        await _may_manage(request, caller, body.organisation_id)
+    elif caller.role is not Role.ADMIN:
+        raise forbidden("only admins and clinic admins create accounts")
+    async with pool_of(request).connection() as conn:
+        if body.organisation_id is not None:
+            cur = await conn.execute(
+                "SELECT 1 FROM organisations WHERE id = %s", (body.organisation_id,)
+            )
+            if await cur.fetchone() is None:
+                raise not_found("organisation")
+        user_id = await insert_user(conn, body.email, body.display_name, body.role, body.password)
+        if user_id is None:
+            raise conflict("an account with this e-mail address exists")
+        if body.organisation_id is not None:
+            await conn.execute(
+                "INSERT INTO organisation_members (organisation_id, user_id) VALUES (%s, %s)",
+                (body.organisation_id, user_id),
+            )
+        if body.role is Role.PATIENT:
+            await conn.execute(
+                "INSERT INTO patients (display_name, user_id) VALUES (%s, %s)",
+                (body.display_name, user_id),
+            )
+    return await _user(request, user_id)
+
+
+_DIRECTORY = f"""
+SELECT {_USER_COLUMNS} FROM users
+WHERE NOT disabled
+  AND (%(all)s OR role = ANY (%(roles)s))
+  AND (%(email)s::text IS NULL OR lower(email) = lower(%(email)s))
+  AND (%(after_at)s::timestamptz IS NULL OR (created_at, id) > (%(after_at)s, %(after_id)s::uuid))
+ORDER BY created_at, id
+LIMIT %(limit)s
+"""
+
+
+@router.get(
+    "/users",
+    response_model=Page[UserOut],
+    summary="The directory of care professionals (admins see every account)",
+    responses=AUTH_RESPONSES,
+)
+async def list_users(
+    request: Request,
+    caller: CurrentUser,
+    email: Annotated[
+        str | None, Query(max_length=MAX_EMAIL, pattern=EMAIL_PATTERN, description="exact address")
+    ] = None,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[UserOut]:
+    after_at, after_id = paging.decode_time(cursor)
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(UserOut))
+        await cur.execute(
+            _DIRECTORY,
+            {
+                "all": caller.role is Role.ADMIN,
+                "roles": [r.value for r in GRANTEE_ROLES],
+                "email": email,
+                "after_at": after_at,
+                "after_id": after_id,
+                "limit": limit + 1,
+            },
+        )
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more and rows else None
+    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)
+
+
+@router.post(
+    "/organisations",
+    response_model=OrganisationOut,
+    status_code=201,
+    summary="Create a clinic (admins)",
+    responses={**AUTH_RESPONSES, 403: {"model": Problem, "description": "Not an admin"}},
+)
+async def create_organisation(
+    request: Request, body: OrganisationIn, _admin: Annotated[Caller, require_role(Role.ADMIN)]
+) -> OrganisationOut:
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(OrganisationOut))
+        await cur.execute(
+            "INSERT INTO organisations (name) VALUES (%s) RETURNING id, name, created_at",
+            (body.name,),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+@router.get(
+    "/organisations",
+    response_model=Page[OrganisationOut],
+    summary="Clinics, so a patient can choose one to share with",
+    responses=AUTH_RESPONSES,
+)
+async def list_organisations(
+    request: Request,
+    _caller: CurrentUser,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[OrganisationOut]:
+    after_at, after_id = paging.decode_time(cursor)
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(OrganisationOut))
+        await cur.execute(
+            "SELECT id, name, created_at FROM organisations"
+            " WHERE %(at)s::timestamptz IS NULL OR (created_at, id) > (%(at)s, %(id)s::uuid)"
+            " ORDER BY created_at, id LIMIT %(limit)s",
+            {"at": after_at, "id": after_id, "limit": limit + 1},
+        )
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more and rows else None
+    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)
+
+
+@router.post(
+    "/organisations/{organisation_id}/members",
+    status_code=204,
+    summary="Add a user to a clinic (admins, or that clinic's admins)",
+    responses={
+        **AUTH_RESPONSES,
+        403: {"model": Problem, "description": "The caller does not manage this clinic"},
+        404: {"model": Problem, "description": "No such user or clinic"},
+    },
+)
+async def add_member(
+    request: Request, organisation_id: uuid.UUID, body: MemberIn, caller: CurrentUser
+) -> None:
+    await _may_manage(request, caller, organisation_id)
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO organisation_members (organisation_id, user_id)"
+            " SELECT o.id, u.id FROM organisations o, users u"
+            " WHERE o.id = %s AND u.id = %s AND u.role <> 'patient'"
+            " ON CONFLICT DO NOTHING RETURNING 1",
+            (organisation_id, body.user_id),
+        )
+        added = await cur.fetchone()
+        if added is None and not await _is_member(request, organisation_id, body.user_id):
+            raise not_found("user or organisation (patients are not clinic members)")
+
+
+@router.get(
+    "/organisations/{organisation_id}/members",
+    response_model=Page[UserOut],
+    summary="A clinic's members (its members and admins)",
+    responses={**AUTH_RESPONSES, 403: {"model": Problem, "description": "Not a member"}},
+)
+async def list_members(
+    request: Request,
+    organisation_id: uuid.UUID,
+    caller: CurrentUser,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[UserOut]:
+    if caller.role is not Role.ADMIN and not await _is_member(request, organisation_id, caller.id):
+        raise forbidden("only members see a clinic's members")
+    after_at, after_id = paging.decode_time(cursor)
+    async with pool_of(request).connection() as conn:
+        cur = conn.cursor(row_factory=class_row(UserOut))
+        await cur.execute(
+            "SELECT u.id, u.email, u.display_name, u.role, u.created_at"
+            " FROM organisation_members m JOIN users u ON u.id = m.user_id"
+            " WHERE m.organisation_id = %(org)s AND (%(at)s::timestamptz IS NULL"
+            "       OR (u.created_at, u.id) > (%(at)s, %(id)s::uuid))"
+            " ORDER BY u.created_at, u.id LIMIT %(limit)s",
+            {"org": organisation_id, "at": after_at, "id": after_id, "limit": limit + 1},
+        )
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more and rows else None
+    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)

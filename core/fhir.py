@@ -1,0 +1,194 @@
+"""Readings as interoperable documents: a FHIR R4 Bundle of Observations and Open mHealth
+`blood-glucose` 4.0 data points. Pure: readings in, JSON-ready dicts out.
+
+FHIR: LOINC 41653-7 (glucose, mass/volume, capillary blood, by glucometer) for meter
+readings and 99504-3 (glucose, mass/volume, interstitial fluid) for CGM. Both codes are mass
+concentrations, so the value is given in mg/dL (UCUM `mg/dL`); the value and unit as the
+meter measured them travel in an extension, unconverted. The meter is a Device with its
+serial; the meal context is an extension.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from core.units import Unit, from_mg_dl
+
+LOINC: Final = "http://loinc.org"
+UCUM: Final = "http://unitsofmeasure.org"
+LOINC_METER: Final = ("41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer")
+LOINC_CGM: Final = ("99504-3", "Glucose [Mass/volume] in Interstitial fluid")
+CGM_SAMPLE_TYPE: Final = "interstitial_fluid"
+EXTENSION_BASE: Final = "https://glucobridge.org/fhir/StructureDefinition/"
+OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+# Stable resource ids: the same reading exported twice has the same Observation id.
+_NAMESPACE: Final = uuid.UUID("1f0f8d7e-3c3a-4b8e-9b0a-6e2f6c1d7a55")
+
+
+@dataclass(frozen=True)
+class ExportReading:
+    measured_at: datetime  # an instant (aware)
+    value: float  # as measured
+    unit: Unit  # as measured
+    mg_dl: float
+    meter_serial: str
+    sequence_number: int
+    meter_time: datetime  # raw meter clock, no zone
+    sample_type: str | None
+    sample_location: str | None
+    meal: str | None
+    carbohydrate_g: float | None
+
+    @property
+    def is_cgm(self) -> bool:
+        return self.sample_type == CGM_SAMPLE_TYPE
+
+    @property
+    def identity(self) -> str:
+        return f"{self.meter_serial}/{self.sequence_number}/{self.meter_time.isoformat()}"
+
+
+def _urn(kind: str, key: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{kind}:{key}')}"
+
+
+def observation(reading: ExportReading, patient_ref: str, device_ref: str) -> dict[str, Any]:
+    code, display = LOINC_CGM if reading.is_cgm else LOINC_METER
+    extensions: list[dict[str, Any]] = [
+        {
+            "url": EXTENSION_BASE + "value-as-measured",
+            "valueQuantity": {
+                "value": reading.value,
+                "unit": reading.unit.value,
+                "system": UCUM,
+                "code": reading.unit.value,
+            },
+        }
+    ]
+    if reading.meal is not None:
+        extensions.append({"url": EXTENSION_BASE + "meal-context", "valueCode": reading.meal})
+    if reading.carbohydrate_g is not None:
+        extensions.append(
+            {
+                "url": EXTENSION_BASE + "carbohydrate",
+                "valueQuantity": {
+                    "value": reading.carbohydrate_g,
+                    "unit": "g",
+                    "system": UCUM,
+                    "code": "g",
+                },
+            }
+        )
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "extension": extensions,
+        "identifier": [{"system": "urn:glucobridge:reading", "value": reading.identity}],
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory"}]}],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "subject": {"reference": patient_ref},
+        "effectiveDateTime": reading.measured_at.isoformat(),
+        "valueQuantity": {
+            "value": round(reading.mg_dl, 1),
+            "unit": Unit.MG_DL.value,
+            "system": UCUM,
+            "code": Unit.MG_DL.value,
+        },
+        "device": {"reference": device_ref},
+    }
+    if reading.sample_type is not None:
+        resource["method"] = {"text": reading.sample_type.replace("_", " ")}
+    if reading.sample_location is not None:
+        resource["bodySite"] = {"text": reading.sample_location.replace("_", " ")}
+    return resource
+
+
+def bundle(
+    patient_id: uuid.UUID,
+    display_name: str,
+    readings: list[ExportReading],
+    generated_at: datetime,
+) -> dict[str, Any]:
+    """A `collection` Bundle: the Patient, one Device per meter, one Observation per reading."""
+    patient_ref = _urn("patient", str(patient_id))
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": patient_ref,
+            "resource": {
+                "resourceType": "Patient",
+                "identifier": [{"system": "urn:glucobridge:patient", "value": str(patient_id)}],
+                "name": [{"text": display_name}],
+            },
+        }
+    ]
+    devices: dict[str, str] = {}
+    for reading in readings:
+        if reading.meter_serial not in devices:
+            ref = _urn("device", reading.meter_serial)
+            devices[reading.meter_serial] = ref
+            entries.append(
+                {
+                    "fullUrl": ref,
+                    "resource": {
+                        "resourceType": "Device",
+                        "serialNumber": reading.meter_serial,
+                        "type": {"text": "CGM" if reading.is_cgm else "blood glucose meter"},
+                        "patient": {"reference": patient_ref},
+                    },
+                }
+            )
+    for reading in readings:
+        entries.append(
+            {
+                "fullUrl": _urn("reading", reading.identity),
+                "resource": observation(reading, patient_ref, devices[reading.meter_serial]),
+            }
+        )
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": generated_at.isoformat(),
+        "total": len(readings),
+        "entry": entries,
+    }
+
+
+# Open mHealth blood-glucose 4.0 -------------------------------------------------------------
+
+OMH_SCHEMA: Final = {"namespace": "omh", "name": "blood-glucose", "version": "4.0"}
+_SPECIMEN = {
+    "capillary_whole_blood": "capillary blood",
+    "capillary_plasma": "plasma",
+    "venous_whole_blood": "whole blood",
+    "venous_plasma": "plasma",
+    "arterial_whole_blood": "whole blood",
+    "arterial_plasma": "plasma",
+    "interstitial_fluid": "interstitial fluid",
+}
+_MEAL = {"before_meal": "before meal", "after_meal": "after meal", "fasting": "fasting"}
+
+
+def omh_data_point(reading: ExportReading, unit: Unit, created_at: datetime) -> dict[str, Any]:
+    value = reading.value if unit is reading.unit else round(from_mg_dl(reading.mg_dl, unit), 2)
+    body: dict[str, Any] = {
+        "blood_glucose": {"value": value, "unit": unit.value},
+        "effective_time_frame": {"date_time": reading.measured_at.isoformat()},
+    }
+    if reading.sample_type in _SPECIMEN:
+        body["specimen_source"] = _SPECIMEN[reading.sample_type]
+    if reading.meal in _MEAL:
+        body["temporal_relationship_to_meal"] = _MEAL[reading.meal]
+    elif reading.meal == "bedtime":
+        body["temporal_relationship_to_sleep"] = "before sleeping"
+    return {
+        "header": {
+            "uuid": str(uuid.uuid5(_NAMESPACE, f"omh:{reading.identity}")),
+            "schema_id": OMH_SCHEMA,
+            "source_creation_date_time": created_at.isoformat(),
+            "modality": "sensed",
+        },
+        "body": body,
+    }

@@ -1,0 +1,1 @@
+"""The alerts worker: follows new readings, raises one alert per episode, delivers them."""
