@@ -15,6 +15,7 @@ from api import (
     care_team,
     exports,
     imports,
+    pages,
     patients,
     problems,
     readings,
@@ -54,6 +55,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     # scope, audit row) runs before the route's own dependencies.
     app.include_router(trends.router, dependencies=[Depends(require_patient("trends"))])
     app.include_router(alerts_routes.router, dependencies=[Depends(require_patient("alerts"))])
+    # Dashboards: data routes gated per route by require_patient, and the static pages.
+    pages.install(app)
 
     @app.get("/api/v1/health", summary="Liveness: the process serves requests")
     async def health() -> dict[str, str]:

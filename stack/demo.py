@@ -250,6 +250,15 @@ def _run(services: Services) -> None:
         for patient in DEMO_PATIENTS:
             print(f"  {patient.name}: {base}/api/v1/patients/{patient.id}/readings", flush=True)
         print(f"  sign in: POST {base}/api/v1/auth/token (username, password)", flush=True)
+        print(f"  dashboards: {base}/dashboards/ (sign in with a login below)", flush=True)
+        for patient in DEMO_PATIENTS:
+            pages = f"{base}/dashboards/{{page}}.html?patient={patient.id}"
+            print(
+                f"  {patient.name}: "
+                + "  ".join(pages.format(page=page) for page in ("patient", "nutrition", "report")),
+                flush=True,
+            )
+        print(f"  clinician worklist: {base}/dashboards/clinician.html", flush=True)
         for login in logins:
             print(
                 f"  login {login.role}: {login.email} {login.password}  sees {login.sees}",

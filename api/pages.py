@@ -1,0 +1,361 @@
+"""Dashboards: the data behind each page (JSON, through the one access gate) and the pages.
+
+How pages authenticate. The HTML pages under /dashboards/ are static shells: they hold no
+patient data and are the same for everyone. The sign-in page posts to the OAuth2 password
+flow (`/api/v1/auth/token`) and keeps the access token in `sessionStorage` (gone when the
+tab closes; never in a cookie, so no CSRF surface). Each page then fetches its data with
+`Authorization: Bearer ...` from the routes below, which are ordinary API routes under
+/api/v1/patients/{patient_id}/dashboards/...: each carries `require_patient("trends")`, so
+the grant check and the audit row are the very ones every other patient route has, and the
+authorization-matrix test covers them as it enumerates `app.routes`. A user without a grant
+gets a 404 problem and the page shows no figure and no value of that patient.
+
+The worklist spans patients; it passes each candidate patient through the same gate
+(`require_patient("trends")` called per patient), so each listed patient is audited and a
+patient without a grant in force is simply not listed.
+
+plotly.js is served from the plotly package's own bundled `plotly.min.js`: no CDN, the
+pages work offline.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import plotly
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.staticfiles import StaticFiles
+from plotly.utils import PlotlyJSONEncoder
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import FileResponse
+from starlette.responses import Response as StarletteResponse
+
+from api.access import TrendsAccess, require_patient
+from api.auth import CurrentUser
+from api.patient_scope import ScopedPatient, patient_in_scope
+from api.problems import AUTH_RESPONSES, PATIENT_RESPONSES, ProblemError
+from api.series import fetch_series
+from api.state import pool_of
+from core.days import daily_summaries
+from core.metrics import THRESHOLDS, EmptySeriesError, Summary, agp_bins, band_percentages
+from core.metrics import summarize as summarize_series
+from core.units import Unit
+from dashboards import figures, tables
+from dashboards.i18n import DEFAULT_LANG, Labels, Lang, catalogue_js
+from dashboards.meals import LoggedReading, rises_by_type, typed_pairs
+from dashboards.worklist import PatientPeriods, worklist
+
+router = APIRouter(prefix="/api/v1", tags=["dashboards"])
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "dashboards" / "static"
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+# The consensus report's period, and the one every page shows.
+PERIOD = timedelta(days=14)
+# The logbook shows the latest readings of the period: a fortnight of 7 a day.
+LOGBOOK_ROWS = 100
+# AGP bins for fingerstick data: an hour, so a bin of a 14-day meter logbook holds several
+# readings (15-minute bins suit CGM, whose bins hold ~40 readings).
+METER_AGP_BIN_MINUTES = 60
+# Patients a worklist considers at most: a clinician's panel, computed in one request.
+MAX_WORKLIST = 200
+
+LangParam = Annotated[Lang, Query(description="language of labels: en or zh-CN")]
+UnitParam = Annotated[Unit, Query(description="unit of glucose values")]
+
+_LOGBOOK = """
+SELECT measured_at, mg_dl, meal, carbohydrate_g FROM readings
+WHERE patient_id = %(patient)s AND measured_at >= %(start)s AND measured_at < %(end)s
+  AND sample_type IS DISTINCT FROM 'control_solution'
+ORDER BY measured_at
+"""
+_LAST_READING = """
+SELECT max(measured_at) FROM readings
+WHERE patient_id = %s AND sample_type IS DISTINCT FROM 'control_solution'
+"""
+# Patients shared with the caller or a clinic of theirs, or their own: the gate decides.
+_CANDIDATES = """
+SELECT p.id, p.display_name FROM patients p
+WHERE p.user_id = %(user)s OR p.id IN (
+    SELECT g.patient_id FROM grants g
+    WHERE g.status = 'active'
+      AND (g.grantee_user_id = %(user)s OR g.grantee_organisation_id IN
+           (SELECT organisation_id FROM organisation_members WHERE user_id = %(user)s)))
+ORDER BY p.display_name, p.id
+LIMIT %(limit)s
+"""
+
+
+def _json(payload: dict[str, Any]) -> Response:
+    """Figures serialise through plotly's own encoder (numpy arrays, datetimes)."""
+    return Response(json.dumps(payload, cls=PlotlyJSONEncoder), media_type="application/json")
+
+
+async def _logged(
+    request: Request, patient: ScopedPatient, start: datetime, end: datetime
+) -> list[LoggedReading]:
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(_LOGBOOK, {"patient": patient.id, "start": start, "end": end})
+        rows = await cur.fetchall()
+    return [
+        LoggedReading(at, at.astimezone(patient.zones), float(mg), meal, carbs)
+        for at, mg, meal, carbs in rows
+    ]
+
+
+async def _summary(
+    request: Request, patient: ScopedPatient, start: datetime, end: datetime
+) -> Summary | None:
+    async with pool_of(request).connection() as conn:
+        fetched = await fetch_series(conn, patient.id, start, end)
+    if fetched.series is None:
+        return None
+    return summarize_series(fetched.series, patient.zones)
+
+
+async def _agp(
+    request: Request,
+    patient: ScopedPatient,
+    start: datetime,
+    end: datetime,
+    unit: Unit,
+    labels: Labels,
+    height: int,
+) -> tuple[Any, Any]:
+    """The AGP and the five-band bar of a period (empty figures when it holds no reading)."""
+    async with pool_of(request).connection() as conn:
+        fetched = await fetch_series(conn, patient.id, start, end)
+    series = fetched.series
+    if series is None:
+        return figures.agp_figure([], unit, labels, height), None
+    bins = agp_bins(series.times, series.values_mg_dl, patient.zones, METER_AGP_BIN_MINUTES)
+    bands = figures.bands_figure(band_percentages(series.values, series.unit), labels)
+    return figures.agp_figure(bins, unit, labels, height), bands
+
+
+def _head(
+    patient: ScopedPatient, name: str, start: datetime, end: datetime, unit: Unit, lang: Lang
+) -> dict[str, Any]:
+    local_end = end.astimezone(patient.zones) - timedelta(seconds=1)
+    return {
+        "patient_id": str(patient.id),
+        "name": name,
+        "timezone": patient.timezone,
+        "period": f"{start.astimezone(patient.zones):%Y-%m-%d} – {local_end:%Y-%m-%d}",
+        "unit": unit.value,
+        "lang": lang.value,
+    }
+
+
+async def _name(request: Request, patient_id: uuid.UUID) -> str:
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute("SELECT display_name FROM patients WHERE id = %s", (patient_id,))
+        row = await cur.fetchone()
+    return "" if row is None else str(row[0])
+
+
+def _today_points(logged: Sequence[LoggedReading], today: date) -> tuple[bool, list[Any]]:
+    """Today's readings, or those of the latest day with readings (a meter synced daily)."""
+    if not logged:
+        return True, []
+    day = today if any(r.local.date() == today for r in logged) else logged[-1].local.date()
+    points = [figures.Point(r.local, r.mg_dl, r.meal) for r in logged if r.local.date() == day]
+    return day == today, points
+
+
+@router.get(
+    "/patients/{patient_id}/dashboards/patient",
+    summary="The patient page: today's readings, AGP, time in ranges, days, logbook",
+    responses=PATIENT_RESPONSES,
+)
+async def patient_dashboard(
+    request: Request,
+    access: TrendsAccess,
+    lang: LangParam = DEFAULT_LANG,
+    unit: UnitParam = Unit.MG_DL,
+) -> Response:
+    patient = await patient_in_scope(request, access.patient_id)
+    labels = Labels(lang)
+    end = datetime.now(UTC)
+    start = end - PERIOD
+    logged = await _logged(request, patient, start, end)
+    is_today, points = _today_points(logged, end.astimezone(patient.zones).date())
+    agp, bands = await _agp(request, patient, start, end, unit, labels, height=340)
+    async with pool_of(request).connection() as conn:
+        fetched = await fetch_series(conn, patient.id, start, end, with_meals=True)
+    local_today = end.astimezone(patient.zones).date()
+    days = (
+        daily_summaries(
+            fetched.series,
+            patient.zones,
+            local_today - timedelta(days=PERIOD.days - 1),
+            local_today,
+        )
+        if fetched.series is not None
+        else []
+    )
+    today_title = labels["today"] if is_today else labels["latest_day"]
+    return _json(
+        {
+            **_head(patient, await _name(request, patient.id), start, end, unit, lang),
+            "figures": {
+                "today": figures.readings_figure(points, unit, labels, today_title),
+                "agp": agp,
+                "bands": bands,
+            },
+            "days": tables.day_rows(days, unit),
+            "logbook": tables.logbook_rows(logged, unit, labels)[:LOGBOOK_ROWS],
+        }
+    )
+
+
+@router.get(
+    "/patients/{patient_id}/dashboards/nutrition",
+    summary="The nutritionist page: readings paired around meals, rise per meal type, days",
+    responses=PATIENT_RESPONSES,
+)
+async def nutrition_dashboard(
+    request: Request,
+    access: TrendsAccess,
+    lang: LangParam = DEFAULT_LANG,
+    unit: UnitParam = Unit.MG_DL,
+) -> Response:
+    patient = await patient_in_scope(request, access.patient_id)
+    labels = Labels(lang)
+    end = datetime.now(UTC)
+    start = end - PERIOD
+    logged = await _logged(request, patient, start, end)
+    pairs = typed_pairs(logged)
+    by_day: dict[date, tuple[list[float], list[float]]] = {}
+    for r in logged:
+        before, after = by_day.setdefault(r.local.date(), ([], []))
+        if r.meal == "before_meal":
+            before.append(r.mg_dl)
+        elif r.meal == "after_meal":
+            after.append(r.mg_dl)
+    days = sorted(by_day)
+
+    def mean(xs: list[float]) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
+    return _json(
+        {
+            **_head(patient, await _name(request, patient.id), start, end, unit, lang),
+            "figures": {
+                "rise": figures.meal_rise_figure(rises_by_type(pairs), unit, labels),
+                "days": figures.days_compared_figure(
+                    days,
+                    [mean(by_day[d][0]) for d in days],
+                    [mean(by_day[d][1]) for d in days],
+                    unit,
+                    labels,
+                ),
+            },
+            "pairs": tables.pair_rows(pairs, unit, labels),
+        }
+    )
+
+
+@router.get(
+    "/patients/{patient_id}/dashboards/report",
+    summary="The pre-visit report: AGP, bands, GMI, CV, lows, sufficiency, change",
+    responses=PATIENT_RESPONSES,
+)
+async def report_dashboard(
+    request: Request,
+    access: TrendsAccess,
+    lang: LangParam = DEFAULT_LANG,
+    unit: UnitParam = Unit.MG_DL,
+) -> Response:
+    patient = await patient_in_scope(request, access.patient_id)
+    labels = Labels(lang)
+    end = datetime.now(UTC)
+    start = end - PERIOD
+    current = await _summary(request, patient, start, end)
+    previous = await _summary(request, patient, start - PERIOD, start)
+    agp, bands = await _agp(request, patient, start, end, unit, labels, height=300)
+    logged = await _logged(request, patient, start, end)
+    low = THRESHOLDS[Unit.MG_DL].low_below
+    return _json(
+        {
+            **_head(patient, await _name(request, patient.id), start, end, unit, lang),
+            "figures": {"agp": agp, "bands": bands},
+            "metrics": tables.metric_rows(current, previous, unit, labels),
+            "lows": tables.low_rows(logged, low, unit),
+        }
+    )
+
+
+@router.get(
+    "/dashboards/worklist",
+    summary="The caller's patients, who needs attention first (each one audited)",
+    responses=AUTH_RESPONSES,
+)
+async def clinician_worklist(
+    request: Request,
+    caller: CurrentUser,
+    lang: LangParam = DEFAULT_LANG,
+    unit: UnitParam = Unit.MG_DL,
+) -> Response:
+    labels = Labels(lang)
+    gate = require_patient("trends")
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(_CANDIDATES, {"user": caller.id, "limit": MAX_WORKLIST})
+        candidates = await cur.fetchall()
+    now = datetime.now(UTC)
+    periods = []
+    for patient_id, name in candidates:
+        try:
+            await gate(request, patient_id, caller)
+        except ProblemError as exc:
+            if exc.problem.status != 404:
+                raise
+            continue  # no grant in force with this scope: not on the list
+        patient = await patient_in_scope(request, patient_id)
+        try:
+            current = await _summary(request, patient, now - PERIOD, now)
+            previous = await _summary(request, patient, now - 2 * PERIOD, now - PERIOD)
+        except EmptySeriesError:
+            current = previous = None
+        async with pool_of(request).connection() as conn:
+            cur = await conn.execute(_LAST_READING, (patient_id,))
+            row = await cur.fetchone()
+        last = None if row is None else row[0]
+        periods.append(PatientPeriods(patient_id, str(name), current, previous, last))
+    items = []
+    for e in worklist(periods, now):
+        items.append(
+            {
+                "patient_id": str(e.patient_id),
+                "name": e.name,
+                "flags": [labels[f] for f in e.flags] or [labels["nothing"]],
+                "flag_keys": list(e.flags),
+                "tbr": tables.pct(e.tbr_pct),
+                "level2": tables.DASH if e.level2 is None else str(e.level2),
+                "gmi": tables.pct(e.gmi_pct),
+                "gmi_change": tables.DASH if e.gmi_change is None else f"{e.gmi_change:+.1f}",
+                "last_reading": tables.when(e.last_reading),
+            }
+        )
+    return _json({"lang": lang.value, "unit": unit.value, "items": items})
+
+
+async def _plotly_js(request: StarletteRequest) -> StarletteResponse:
+    return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+
+async def _i18n_js(request: StarletteRequest) -> StarletteResponse:
+    return StarletteResponse(catalogue_js(), media_type="text/javascript")
+
+
+def install(app: FastAPI) -> None:
+    """The data routes, and the static shells with plotly.js and the label catalogue. The
+    shells and scripts carry no patient data, so they are served without a token."""
+    app.include_router(router)
+    app.add_route("/dashboards/assets/plotly.min.js", _plotly_js, include_in_schema=False)
+    app.add_route("/dashboards/assets/i18n.js", _i18n_js, include_in_schema=False)
+    app.mount("/dashboards", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")

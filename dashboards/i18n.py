@@ -1,0 +1,130 @@
+"""Every label the dashboards show, in English and Simplified Chinese: the one catalogue.
+
+Figures take their labels from `Labels(lang)`; the HTML shells receive the same catalogue
+as a script (`catalogue_js`), so a label is written once, here, in both languages.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+
+class Lang(StrEnum):
+    EN = "en"
+    ZH_CN = "zh-CN"
+
+
+DEFAULT_LANG = Lang.EN
+
+# key -> (English, 简体中文)
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "app": ("glucobridge", "glucobridge 血糖桥"),
+    "sign_in": ("Sign in", "登录"),
+    "sign_out": ("Sign out", "退出"),
+    "email": ("E-mail", "电子邮箱"),
+    "password": ("Password", "密码"),
+    "language": ("Language", "语言"),
+    "unit": ("Unit", "单位"),
+    "sign_in_failed": ("Wrong e-mail or password", "邮箱或密码错误"),
+    "no_access": (
+        "No such patient, or you have no access to their data.",
+        "没有该患者，或您无权查看其数据。",
+    ),
+    "loading": ("Loading…", "加载中…"),
+    "patient_page": ("My glucose", "我的血糖"),
+    "nutrition_page": ("Meals and glucose", "餐食与血糖"),
+    "clinician_page": ("Patients needing attention", "需要关注的患者"),
+    "report_page": ("Pre-visit report", "就诊前报告"),
+    "today": ("Today's readings", "今日读数"),
+    "latest_day": ("Latest day with readings", "最近有读数的一天"),
+    "mean_glucose": ("Mean glucose", "平均血糖"),
+    "below_70": ("Readings below range", "低于范围的读数"),
+    "all_patients": ("My patients", "我的患者"),
+    "role": ("Role", "角色"),
+    "agp": ("Ambulatory glucose profile (last 14 days)", "动态血糖图谱（最近14天）"),
+    "time_of_day": ("Time of day", "时间"),
+    "glucose": ("Glucose", "血糖"),
+    "median": ("Median", "中位数"),
+    "iqr": ("25–75 %", "25–75 %"),
+    "p5_95": ("5–95 %", "5–95 %"),
+    "target_range": ("Target range", "目标范围"),
+    "time_in_ranges": ("Time in ranges", "各范围内时间"),
+    "very_low": ("Very low", "极低"),
+    "low": ("Low", "低"),
+    "in_range": ("In range", "目标范围内"),
+    "high": ("High", "高"),
+    "very_high": ("Very high", "极高"),
+    "goal": ("goal", "目标"),
+    "daily": ("Daily summaries", "每日小结"),
+    "date": ("Date", "日期"),
+    "readings": ("Readings", "读数"),
+    "mean": ("Mean", "平均值"),
+    "min": ("Min", "最低"),
+    "max": ("Max", "最高"),
+    "logbook": ("Logbook", "记录本"),
+    "time": ("Time", "时间"),
+    "meal": ("Meal", "餐时"),
+    "carbs": ("Carbs (g)", "碳水（克）"),
+    "alerts": ("Alerts", "警报"),
+    "no_alerts": ("No alerts", "没有警报"),
+    "before_meal": ("Before meal", "餐前"),
+    "after_meal": ("After meal", "餐后"),
+    "fasting": ("Fasting", "空腹"),
+    "casual": ("Any time", "随机"),
+    "bedtime": ("Bedtime", "睡前"),
+    "breakfast": ("Breakfast", "早餐"),
+    "lunch": ("Lunch", "午餐"),
+    "dinner": ("Dinner", "晚餐"),
+    "snack": ("Other", "其他"),
+    "meal_pairs": ("Readings around meals", "餐前餐后配对读数"),
+    "meal_type": ("Meal type", "餐次"),
+    "before": ("Before", "餐前"),
+    "after": ("After", "餐后"),
+    "rise": ("Rise", "升幅"),
+    "post_meal_rise": ("Post-meal rise by meal type", "各餐次餐后血糖升幅"),
+    "days_compared": ("Days compared: before and after meals", "逐日比较：餐前与餐后"),
+    "patient": ("Patient", "患者"),
+    "attention": ("Needs attention because", "关注原因"),
+    "tbr": ("Time below range", "低于范围时间"),
+    "level2": ("Level 2 lows", "2级低血糖"),
+    "missing": ("Missing data", "数据缺失"),
+    "gmi_rising": ("GMI rising", "GMI上升"),
+    "last_reading": ("Last reading", "最近读数"),
+    "nothing": ("nothing flagged", "无异常"),
+    "open": ("Open", "打开"),
+    "gmi": ("GMI", "血糖管理指标 GMI"),
+    "cv": ("CV", "变异系数 CV"),
+    "readings_per_day": ("Readings per day", "每日读数"),
+    "days_with_data": ("Days with enough readings", "读数充足的天数"),
+    "hypo_events": ("Hypoglycaemia (level 1 / level 2)", "低血糖（1级/2级）"),
+    "sufficiency": ("Data sufficiency", "数据充分性"),
+    "change": ("Change since previous period", "与上一周期相比"),
+    "metric": ("Metric", "指标"),
+    "this_period": ("This period", "本周期"),
+    "previous_period": ("Previous period", "上一周期"),
+    "difference": ("Difference", "差值"),
+    "period": ("Period", "周期"),
+    "print": ("Print", "打印"),
+    "no_data": ("No readings in this period", "本周期没有读数"),
+}
+
+
+class Labels:
+    """Labels of one language; a missing key is a bug and raises KeyError."""
+
+    def __init__(self, lang: Lang) -> None:
+        self.lang = lang
+        self._index = 0 if lang is Lang.EN else 1
+
+    def __getitem__(self, key: str) -> str:
+        return CATALOGUE[key][self._index]
+
+    def as_dict(self) -> dict[str, str]:
+        return {key: texts[self._index] for key, texts in CATALOGUE.items()}
+
+
+def catalogue_js() -> str:
+    """The catalogue as a script for the HTML shells: `window.GB_LABELS[lang][key]`."""
+    table = {lang.value: Labels(lang).as_dict() for lang in Lang}
+    return "window.GB_LABELS = " + json.dumps(table, ensure_ascii=False) + ";\n"

@@ -1,0 +1,101 @@
+"""Readings around meals, by meal type, for the nutritionist: pure, rows in, pairs out.
+
+Pairing is core's (`core.metrics.meal_summary`: a before-meal reading and the first
+after-meal reading 1-3 h later); this module only adds what a nutritionist reads the pairs
+by: the meal type, from the local time of the before-meal reading, and the carbohydrates
+the meter or the record holds for either reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+
+import numpy as np
+
+from core.metrics import GlucoseSeries, MealContext, Source, meal_summary
+from core.units import Unit
+
+# Local start time of each meal type, in order; before the first, the day's last type
+# applies. Chinese and most European households eat within these windows; they only name
+# the pairs, they never decide whether readings pair.
+MEAL_TYPES: tuple[tuple[time, str], ...] = (
+    (time(4, 0), "breakfast"),
+    (time(10, 30), "lunch"),
+    (time(15, 0), "dinner"),
+    (time(21, 0), "snack"),
+)
+
+
+@dataclass(frozen=True)
+class LoggedReading:
+    at: datetime  # aware instant
+    local: datetime  # the same instant in the patient's zone
+    mg_dl: float
+    meal: str | None
+    carbohydrate_g: float | None
+
+
+@dataclass(frozen=True)
+class TypedPair:
+    meal_type: str
+    before: LoggedReading
+    after: LoggedReading
+
+    @property
+    def rise_mg_dl(self) -> float:
+        return self.after.mg_dl - self.before.mg_dl
+
+    @property
+    def carbohydrate_g(self) -> float | None:
+        found = self.before.carbohydrate_g
+        return found if found is not None else self.after.carbohydrate_g
+
+
+def meal_type(local: datetime) -> str:
+    found = MEAL_TYPES[-1][1]
+    for start, name in MEAL_TYPES:
+        if local.time() >= start:
+            found = name
+    return found
+
+
+def _tag(meal: str | None) -> MealContext | None:
+    try:
+        return MealContext(meal) if meal else None
+    except ValueError:
+        return None
+
+
+def _seconds(instant: np.datetime64) -> int:
+    return int(instant.astype("datetime64[s]").astype(np.int64))
+
+
+def typed_pairs(readings: Sequence[LoggedReading]) -> list[TypedPair]:
+    """Before/after pairs, oldest first, each with its meal type and carbohydrates."""
+    if not readings:
+        return []
+    series = GlucoseSeries.build(
+        [r.at for r in readings],
+        [r.mg_dl for r in readings],
+        Unit.MG_DL,
+        Source.METER,
+        meals=[_tag(r.meal) for r in readings],
+    )
+    # Pairs name their readings by instant (whole seconds, as the series holds them).
+    by_second = {int(r.at.timestamp()): r for r in readings}
+    pairs = []
+    for pair in meal_summary(series).pairs:
+        before = by_second[_seconds(pair.before_time)]
+        after = by_second[_seconds(pair.after_time)]
+        pairs.append(TypedPair(meal_type(before.local), before, after))
+    return pairs
+
+
+def rises_by_type(pairs: Sequence[TypedPair]) -> dict[str, list[float]]:
+    """Post-meal rises (mg/dL) grouped by meal type, in the order of the day."""
+    grouped: dict[str, list[float]] = {name: [] for _, name in MEAL_TYPES}
+    for pair in pairs:
+        grouped[pair.meal_type].append(pair.rise_mg_dl)
+    return grouped

@@ -1,0 +1,168 @@
+"""The tables beside the figures, as rows of display strings: pure, like the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from core.days import DaySummary
+from core.metrics import Summary
+from core.units import Unit
+from dashboards.figures import show
+from dashboards.i18n import Labels
+from dashboards.meals import LoggedReading, TypedPair
+
+Row = dict[str, str]
+DASH = "–"
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def _glucose(value: float | None, unit: Unit) -> str:
+    return DASH if value is None else f"{show(value, unit):g}"
+
+
+def pct(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f} %"
+
+
+def _carbs(value: float | None) -> str:
+    return DASH if value is None else f"{value:.0f}"
+
+
+def day_rows(days: Sequence[DaySummary], unit: Unit) -> list[Row]:
+    """Newest day first."""
+    return [
+        {
+            "date": d.date.isoformat(),
+            "readings": str(d.readings),
+            "mean": _glucose(d.mean_mg_dl, unit),
+            "min": _glucose(d.min_mg_dl, unit),
+            "max": _glucose(d.max_mg_dl, unit),
+            "in_range": pct(None if d.bands is None else d.bands.in_range),
+        }
+        for d in reversed(days)
+    ]
+
+
+def logbook_rows(readings: Sequence[LoggedReading], unit: Unit, labels: Labels) -> list[Row]:
+    """Newest first: time, value, meal context, carbohydrates."""
+    return [
+        {
+            "time": r.local.strftime(TIME_FORMAT),
+            "glucose": _glucose(r.mg_dl, unit),
+            "meal": labels[r.meal] if r.meal in _MEAL_KEYS else DASH,
+            "carbs": _carbs(r.carbohydrate_g),
+        }
+        for r in sorted(readings, key=lambda r: r.at, reverse=True)
+    ]
+
+
+_MEAL_KEYS = {"before_meal", "after_meal", "fasting", "casual", "bedtime"}
+
+
+def pair_rows(pairs: Sequence[TypedPair], unit: Unit, labels: Labels) -> list[Row]:
+    """Newest first."""
+    return [
+        {
+            "time": p.before.local.strftime(TIME_FORMAT),
+            "meal_type": labels[p.meal_type],
+            "before": _glucose(p.before.mg_dl, unit),
+            "after": _glucose(p.after.mg_dl, unit),
+            # From the displayed values, so the row adds up as the reader checks it.
+            "rise": f"{round(show(p.after.mg_dl, unit) - show(p.before.mg_dl, unit), 1):+g}",
+            "carbs": _carbs(p.carbohydrate_g),
+        }
+        for p in reversed(pairs)
+    ]
+
+
+def _metric(
+    key: str,
+    current: Summary | None,
+    previous: Summary | None,
+    value: Callable[[Summary], float | None],
+    text: Callable[[float | None], str],
+    difference: Callable[[float], str],
+    labels: Labels,
+) -> Row:
+    now = None if current is None else value(current)
+    before = None if previous is None else value(previous)
+    diff = DASH if now is None or before is None else difference(now - before)
+    return {"metric": labels[key], "this": text(now), "previous": text(before), "change": diff}
+
+
+def metric_rows(
+    current: Summary | None, previous: Summary | None, unit: Unit, labels: Labels
+) -> list[Row]:
+    """The pre-visit report's headline metrics, this period beside the previous one."""
+
+    def glucose(v: float | None) -> str:
+        return _glucose(v, unit)
+
+    def signed_glucose(d: float) -> str:
+        return f"{show(d, unit):+g}"
+
+    def number(v: float | None) -> str:
+        return DASH if v is None else f"{v:.1f}"
+
+    def signed(d: float) -> str:
+        return f"{d:+.1f}"
+
+    def count(v: float | None) -> str:
+        return DASH if v is None else f"{v:.0f}"
+
+    def hypo(s: Summary) -> float:
+        return float(s.hypo_level1 + s.hypo_level2)
+
+    return [
+        _metric(
+            "mean_glucose",
+            current,
+            previous,
+            lambda s: s.mean_mg_dl,
+            glucose,
+            signed_glucose,
+            labels,
+        ),
+        _metric("gmi", current, previous, lambda s: s.gmi_pct, pct, signed, labels),
+        _metric("cv", current, previous, lambda s: s.cv_pct, pct, signed, labels),
+        _metric("in_range", current, previous, lambda s: s.pct_in_range, pct, signed, labels),
+        _metric(
+            "tbr", current, previous, lambda s: s.pct_very_low + s.pct_low, pct, signed, labels
+        ),
+        _metric("level2", current, previous, lambda s: float(s.hypo_level2), count, signed, labels),
+        _metric("hypo_events", current, previous, hypo, count, signed, labels),
+        _metric(
+            "readings_per_day",
+            current,
+            previous,
+            lambda s: s.readings_per_day,
+            number,
+            signed,
+            labels,
+        ),
+        _metric(
+            "days_with_data",
+            current,
+            previous,
+            lambda s: (
+                None if s.days_meeting_min_readings is None else float(s.days_meeting_min_readings)
+            ),
+            count,
+            signed,
+            labels,
+        ),
+    ]
+
+
+def low_rows(readings: Sequence[LoggedReading], low_mg_dl: float, unit: Unit) -> list[Row]:
+    """Readings below range, newest first: the report's hypoglycaemia events (meter)."""
+    return [
+        {"time": r.local.strftime(TIME_FORMAT), "glucose": _glucose(r.mg_dl, unit)}
+        for r in sorted(readings, key=lambda r: r.at, reverse=True)
+        if r.mg_dl < low_mg_dl
+    ]
+
+
+def when(instant: datetime | None) -> str:
+    return DASH if instant is None else instant.strftime(TIME_FORMAT)

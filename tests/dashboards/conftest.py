@@ -1,0 +1,204 @@
+"""The dashboards as a browser sees them: the demo patients' real readings in a private
+PostgreSQL, the API over uvicorn, and one headless Chromium (Debian's package, driven by
+Playwright) for the whole session."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from api.app import create_app
+from api.auth import hash_password
+from core.settings import ApiSettings
+from stack.demo import (
+    DEMO_PATIENTS,
+    SHANGHAI,
+    DemoLogin,
+    demo_readings,
+    register_logins,
+    register_patients,
+)
+from stack.local import Services
+from stack.proc import free_port
+from tests.conftest import _ALL_TABLES
+from tests.support import wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
+# Wide enough for two figures side by side, as on a clinic's desktop screen.
+VIEWPORT = {"width": 1280, "height": 900}
+# Carbohydrates recorded with every before-meal reading of the first demo patient, so the
+# nutritionist's pairs show a value the record holds.
+RECORDED_CARBS_G = 45.0
+# A user with a login and no grant to anyone: sees no page and no data of any patient.
+STRANGER_EMAIL = "stranger@demo.glucobridge.org"
+STRANGER_PASSWORD = "no grant for me, thanks"
+
+_READING = """
+INSERT INTO readings (measured_at, meter_serial, sequence_number, meter_time, patient_id,
+                      bridge_id, batch_id, value, unit, mg_dl, sample_type, sample_location,
+                      meal, carbohydrate_g)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
+@dataclass
+class Site:
+    base: str
+    logins: dict[str, DemoLogin]  # by demo key: wang-fang, li-wei, ..., nutritionist
+    patients: dict[str, uuid.UUID] = field(default_factory=dict)
+
+
+def _seed(database_url: str) -> Site:
+    register_patients(database_url)
+    logins = register_logins(database_url)
+    today = datetime.now(SHANGHAI).date()
+    with psycopg.connect(database_url) as conn:
+        for i, patient in enumerate(DEMO_PATIENTS):
+            batch = uuid.uuid4()
+            rows = []
+            for r in demo_readings(patient, today):
+                carbs = RECORDED_CARBS_G if i == 0 and r.meal == "before_meal" else None
+                rows.append(
+                    (
+                        r.measured_at,
+                        patient.meter_serial,
+                        r.sequence_number,
+                        r.meter_time,
+                        patient.id,
+                        patient.bridge_id,
+                        batch,
+                        r.value,
+                        r.unit.value,
+                        r.value,
+                        r.sample_type,
+                        r.sample_location,
+                        r.meal,
+                        carbs,
+                    )
+                )
+            with conn.cursor() as cur:
+                cur.executemany(_READING, rows)
+        conn.execute(
+            "INSERT INTO users (email, display_name, role, password_hash)"
+            " VALUES (%s, 'Stranger', 'nutritionist', %s)",
+            (STRANGER_EMAIL, hash_password(STRANGER_PASSWORD)),
+        )
+    by_key = {login.email.split("@")[0]: login for login in logins}
+    by_key["stranger"] = DemoLogin("nutritionist", STRANGER_EMAIL, STRANGER_PASSWORD, "nobody")
+    return Site("", by_key, {p.key: p.id for p in DEMO_PATIENTS})
+
+
+@pytest.fixture(scope="module")
+def site(services: Services) -> Iterator[Site]:
+    """The demo's patients and logins, seeded once for the module, served over uvicorn."""
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        row = conn.execute(_ALL_TABLES).fetchone()
+        assert row is not None and row[0]
+        conn.execute(f"TRUNCATE {row[0]} CASCADE".encode())
+    seeded = _seed(services.database_url)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ApiSettings(database_url=services.database_url)),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, name="dashboards-api", daemon=True)
+    thread.start()
+    wait_for(lambda: server.started)
+    seeded.base = f"http://127.0.0.1:{port}"
+    yield seeded
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the module. Not for the session: Playwright's sync API keeps its
+    event loop running in this thread while it is open, and later tests call asyncio.run."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run scripts/bootstrap (apt chromium)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh context (its own sessionStorage), with the console errors seen."""
+
+    page: Page
+    site: Site
+    errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> str:
+        """Open a dashboard page and wait until it has drawn (or refused); its final state."""
+        self.page.goto(self.site.base + path)
+        self.page.wait_for_selector("body[data-state=ready], body[data-state=denied]")
+        return str(self.page.get_attribute("body", "data-state"))
+
+    def sign_in(self, key: str) -> None:
+        login = self.site.logins[key]
+        self.page.goto(self.site.base + "/dashboards/")
+        self.page.fill("#username", login.email)
+        self.page.fill("#password", login.password)
+        with self.page.expect_navigation():
+            self.page.click("#submit")
+        self.page.wait_for_selector("body[data-state=ready], body[data-state=denied]")
+
+    def traces(self, div: str) -> list[dict[str, object]]:
+        """The plotly traces a figure div holds, as plotly.js drew them."""
+        found = self.page.evaluate(
+            "(id) => (document.getElementById(id).data || []).map(t => ({name: t.name,"
+            " type: t.type || 'scatter', meta: t.meta ?? null, x: Array.from(t.x || []),"
+            " y: Array.from(t.y || [])}))",
+            div,
+        )
+        assert isinstance(found, list)
+        return found
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def tab(browser: Browser, site: Site) -> Iterator[Tab]:
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    page = context.new_page()
+    opened = Tab(page, site)
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            opened.errors.append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda exc: opened.errors.append(str(exc)))
+    yield opened
+    context.close()

@@ -1,0 +1,87 @@
+"""The pure parts of the dashboards: figures, meal pairs by type, the worklist order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from core.metrics import AgpBin, BandPercentages, GlucoseSeries, Source, Summary, summarize
+from core.units import MG_DL_PER_MMOL_L, Unit
+from dashboards.figures import agp_figure, bands_figure
+from dashboards.i18n import CATALOGUE, Labels, Lang
+from dashboards.meals import LoggedReading, meal_type, rises_by_type, typed_pairs
+from dashboards.worklist import PatientPeriods, worklist
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def test_every_label_has_both_languages() -> None:
+    for key, (en, zh) in CATALOGUE.items():
+        assert en and zh, key
+
+
+def test_agp_converts_to_mmol_and_keeps_its_three_named_layers() -> None:
+    bins = [AgpBin(60 * h, 5, 60.0, 90.0, 120.0, 150.0, 200.0) for h in range(24)]
+    labels = Labels(Lang.ZH_CN)
+    fig = agp_figure(bins, Unit.MMOL_L, labels)
+    named = {t.name: t for t in fig.data}
+    assert {labels["median"], labels["iqr"], labels["p5_95"]} <= set(named)
+    assert named[labels["median"]].y[0] == round(120.0 / MG_DL_PER_MMOL_L, 1)
+
+
+def test_bands_bar_shows_each_goal() -> None:
+    fig = bands_figure(BandPercentages(0.5, 3.5, 72.0, 20.0, 4.0), Labels(Lang.EN))
+    assert [t.meta for t in fig.data] == ["very_low", "low", "in_range", "high", "very_high"]
+    assert "goal >70 %" in fig.data[2].name
+
+
+def _logged(
+    at: datetime, mg_dl: float, meal: str | None, carbs: float | None = None
+) -> LoggedReading:
+    return LoggedReading(at, at.astimezone(SHANGHAI), mg_dl, meal, carbs)
+
+
+def test_pairs_get_meal_type_from_local_time_and_carbs_from_either_reading() -> None:
+    breakfast = datetime(2026, 3, 1, 7, 30, tzinfo=SHANGHAI)
+    dinner = datetime(2026, 3, 1, 18, 0, tzinfo=SHANGHAI)
+    pairs = typed_pairs(
+        [
+            _logged(breakfast, 110, "before_meal", 50),
+            _logged(breakfast + timedelta(hours=2), 170, "after_meal"),
+            _logged(dinner, 120, "before_meal"),
+            _logged(dinner + timedelta(hours=2), 150, "after_meal", 70),
+        ]
+    )
+    assert [(p.meal_type, p.rise_mg_dl, p.carbohydrate_g) for p in pairs] == [
+        ("breakfast", 60, 50),
+        ("dinner", 30, 70),
+    ]
+    assert rises_by_type(pairs) == {"breakfast": [60], "lunch": [], "dinner": [30], "snack": []}
+    assert meal_type(datetime(2026, 3, 1, 2, 0)) == "snack"
+
+
+def _summary(values: list[float], days: int = 14) -> Summary:
+    times = [NOW - timedelta(hours=i * days * 24 / len(values)) for i in range(len(values))]
+    series = GlucoseSeries.build(times, np.array(values), Unit.MG_DL, Source.METER)
+    return summarize(series, SHANGHAI)
+
+
+def test_worklist_puts_lows_and_silence_before_a_steady_patient() -> None:
+    steady = [120.0, 140.0, 110.0, 160.0] * 14
+    lows = [120.0, 50.0, 65.0, 160.0] * 14
+    entries = worklist(
+        [
+            PatientPeriods(uuid.uuid4(), "steady", _summary(steady), _summary(steady), NOW),
+            PatientPeriods(uuid.uuid4(), "lows", _summary(lows), _summary(steady), NOW),
+            PatientPeriods(uuid.uuid4(), "silent", None, None, NOW - timedelta(days=20)),
+        ],
+        NOW,
+    )
+    assert [e.name for e in entries] == ["lows", "silent", "steady"]
+    assert set(entries[0].flags) == {"tbr", "level2"}
+    assert entries[1].flags == ("missing",)
+    assert entries[2].flags == ()

@@ -1,0 +1,191 @@
+"""Each role signs in through the sign-in page and opens each page made for them, in real
+headless Chromium: no console errors, the figures hold the traces they should, screenshots
+kept under test-artifacts/dashboards/. A user without a grant gets no page and no data."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from pypdf import PdfReader
+
+from dashboards.figures import CONSENSUS_GOALS
+from dashboards.i18n import Labels, Lang
+from dashboards.meals import MEAL_TYPES
+from stack.demo import DEMO_PATIENTS
+from tests.dashboards.conftest import RECORDED_CARBS_G, Tab
+
+FIRST = DEMO_PATIENTS[0]  # 王芳 Wang Fang, type 1, her own login
+EN = Labels(Lang.EN)
+ZH = Labels(Lang.ZH_CN)
+BANDS = [band.value for band in CONSENSUS_GOALS]
+# Largest glucose a human has survived is near 2,600 mg/dL (144 mmol/L); a median in
+# mmol/L is far below 40, one in mg/dL far above.
+MMOL_CEILING = 40.0
+
+
+def _rows(tab: Tab, table: str) -> list[list[str]]:
+    found = tab.page.evaluate(
+        "(id) => Array.from(document.querySelectorAll(`#${id} tbody tr`))"
+        ".map(tr => Array.from(tr.cells).map(td => td.textContent))",
+        table,
+    )
+    assert isinstance(found, list)
+    return found
+
+
+def _assert_agp(tab: Tab, labels: Labels) -> list[float]:
+    traces = tab.traces("fig-agp")
+    names = [t["name"] for t in traces]
+    assert labels["median"] in names and labels["iqr"] in names and labels["p5_95"] in names
+    median = next(t for t in traces if t["name"] == labels["median"])
+    ys = median["y"]
+    assert isinstance(ys, list)
+    values = [float(v) for v in ys]
+    assert len(values) >= 12, "a fortnight of fingersticks covers most hours of the day"
+    return values
+
+
+def _assert_bands(tab: Tab) -> None:
+    traces = tab.traces("fig-bands")
+    assert [t["meta"] for t in traces] == BANDS
+    shares = [float(t["x"][0]) for t in traces]  # type: ignore[index]
+    assert abs(sum(shares) - 100.0) < 0.01
+
+
+def test_patient_signs_in_and_sees_their_page(tab: Tab) -> None:
+    tab.sign_in(FIRST.key)
+    assert "/dashboards/patient.html" in tab.page.url
+    assert f"patient={FIRST.id}" in tab.page.url
+    assert tab.page.get_attribute("body", "data-state") == "ready"
+    medians = _assert_agp(tab, EN)
+    assert max(medians) > MMOL_CEILING  # mg/dL by default
+    _assert_bands(tab)
+    (today,) = tab.traces("fig-today")
+    assert len(today["y"]) >= 1  # type: ignore[arg-type]
+    assert len(_rows(tab, "days")) == 14
+    logbook = _rows(tab, "logbook")
+    assert len(logbook) > 20
+    assert any(EN["before_meal"] == row[2] for row in logbook)
+    assert tab.errors == []
+    tab.shot("patient-en-mgdl")
+
+
+def test_patient_page_in_chinese_and_mmol(tab: Tab) -> None:
+    tab.sign_in(FIRST.key)
+    state = tab.open(f"/dashboards/patient.html?patient={FIRST.id}&lang=zh-CN&unit=mmol/L")
+    assert state == "ready"
+    assert tab.page.inner_text("h1") == ZH["patient_page"]
+    medians = _assert_agp(tab, ZH)
+    assert min(medians) > 2.0 and max(medians) < MMOL_CEILING
+    _assert_bands(tab)
+    assert "mmol/L" in tab.page.inner_text("#who")
+    assert tab.errors == []
+    tab.shot("patient-zh-mmol")
+
+
+def test_clinician_worklist_orders_patients_and_opens_the_report(tab: Tab) -> None:
+    tab.sign_in("clinician")
+    assert "/dashboards/clinician.html" in tab.page.url
+    rows = tab.page.locator("#worklist tbody tr")
+    assert rows.count() == len(DEMO_PATIENTS)
+    flags = tab.page.evaluate(
+        "Array.from(document.querySelectorAll('#worklist tbody tr'))"
+        ".map(tr => tr.querySelectorAll('.flag:not(.none)').length)"
+    )
+    assert flags == sorted(flags, reverse=True), "most reasons for attention first"
+    tab.shot("clinician-worklist")
+    assert tab.errors == []
+    with tab.page.expect_navigation():
+        tab.page.click(f"tr[data-patient='{FIRST.id}'] a.report-link")
+    tab.page.wait_for_selector("body[data-state=ready]")
+    _assert_agp(tab, EN)
+    _assert_bands(tab)
+    metrics = _rows(tab, "metrics")
+    assert [row[0] for row in metrics][:3] == [EN["mean_glucose"], EN["gmi"], EN["cv"]]
+    gmi = metrics[1][1]
+    assert re.fullmatch(r"\d+\.\d %", gmi), gmi
+    assert tab.errors == []
+    tab.shot("clinician-report")
+
+
+def test_pre_visit_report_prints_on_one_a4_page(tab: Tab) -> None:
+    tab.sign_in("clinician")
+    assert tab.open(f"/dashboards/report.html?patient={FIRST.id}") == "ready"
+    tab.page.emulate_media(media="print")
+    pdf = tab.page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    # A4 is 210 x 297 mm: 595 x 842 PostScript points.
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842)
+    text = reader.pages[0].extract_text()
+    assert EN["report_page"] in text and "GMI" in text
+    tab.shot("clinician-report-print")
+    assert tab.errors == []
+
+
+def test_clinician_opens_the_patient_page_with_alerts(tab: Tab) -> None:
+    tab.sign_in("clinician")
+    assert tab.open(f"/dashboards/patient.html?patient={FIRST.id}&lang=zh-CN") == "ready"
+    _assert_agp(tab, ZH)
+    assert tab.page.locator("#alerts li").count() >= 1
+    assert tab.errors == []
+
+
+def test_nutritionist_sees_meals_by_type_with_carbs(tab: Tab) -> None:
+    tab.sign_in("nutritionist")
+    assert "/dashboards/clinician.html" in tab.page.url
+    assert tab.page.locator("#worklist tbody tr").count() == len(DEMO_PATIENTS)
+    assert tab.open(f"/dashboards/nutrition.html?patient={FIRST.id}") == "ready"
+    rise = tab.traces("fig-rise")
+    assert rise, "a fortnight of tagged fingersticks holds before/after pairs"
+    assert {t["type"] for t in rise} == {"box"}
+    assert {t["meta"] for t in rise} <= {name for _, name in MEAL_TYPES}
+    days = tab.traces("fig-days")
+    assert [t["name"] for t in days] == [EN["before_meal"], EN["after_meal"]]
+    pairs = _rows(tab, "pairs")
+    assert pairs
+    # Every pair's rise is its after minus its before, as displayed.
+    for _time, _type, before, after, rise_text, carbs in pairs:
+        assert float(rise_text) == float(after) - float(before)
+        assert carbs == f"{RECORDED_CARBS_G:.0f}"
+    assert tab.errors == []
+    tab.shot("nutritionist-meals")
+    assert tab.open(f"/dashboards/report.html?patient={FIRST.id}&unit=mmol/L") == "ready"
+    assert tab.errors == []
+
+
+def test_a_user_without_a_grant_gets_no_page_and_no_data(tab: Tab) -> None:
+    data_answers: list[int] = []
+    tab.page.on(
+        "response",
+        lambda r: (
+            data_answers.append(r.status) if "/dashboards/" in r.url and "/api/" in r.url else None
+        ),
+    )
+    tab.sign_in("stranger")
+    assert tab.page.locator("#worklist tbody tr").count() == 0
+    for page in ("patient", "nutrition", "report"):
+        state = tab.open(f"/dashboards/{page}.html?patient={FIRST.id}")
+        assert state == "denied", page
+        assert tab.page.locator(".js-plotly-plot").count() == 0
+        body = tab.page.inner_text("body")
+        assert EN["no_access"] in body
+        assert "Wang" not in body and "王芳" not in body
+    assert data_answers[0] == 200  # the (empty) worklist
+    assert data_answers[1:] == [404, 404, 404]
+    tab.shot("stranger-denied")
+
+
+def test_another_patient_gets_no_page_of_the_first(tab: Tab) -> None:
+    tab.sign_in(DEMO_PATIENTS[1].key)
+    assert tab.open(f"/dashboards/report.html?patient={FIRST.id}") == "denied"
+    assert tab.page.locator(".js-plotly-plot").count() == 0
+
+
+def test_a_page_without_a_token_sends_to_sign_in(tab: Tab) -> None:
+    tab.page.goto(tab.site.base + f"/dashboards/patient.html?patient={FIRST.id}")
+    tab.page.wait_for_url(re.compile(r"/dashboards/\?next="))
+    assert tab.page.locator("#login").count() == 1
+    assert tab.errors == []
