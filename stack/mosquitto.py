@@ -4,6 +4,7 @@ a bridge write only under its own topic prefix."""
 from __future__ import annotations
 
 import getpass
+import os
 import secrets
 import shutil
 import signal
@@ -75,15 +76,16 @@ class Mosquitto:
         return f"mqtt://{quote(user)}:{quote(self.users[user])}@127.0.0.1:{self.port}"
 
     def _write_passwords(self) -> None:
+        """Hash every user's password into a new file, then swap it in at once: the broker
+        may re-read the file at any moment (a reload), and must never see half of it."""
         path = self.root / "passwords"
-        path.write_text("")
-        path.chmod(0o600)
-        for user, password in self.users.items():
-            subprocess.run(
-                [_binary("mosquitto_passwd"), "-b", str(path), user, password],
-                check=True,
-                capture_output=True,
-            )
+        draft = self.root / "passwords.new"
+        draft.touch(mode=0o600)
+        draft.write_text("".join(f"{user}:{pw}\n" for user, pw in self.users.items()))
+        subprocess.run(
+            [_binary("mosquitto_passwd"), "-U", str(draft)], check=True, capture_output=True
+        )
+        os.replace(draft, path)
 
     def _write_config(self) -> Path:
         (self.root / "data").mkdir(exist_ok=True)

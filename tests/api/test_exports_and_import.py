@@ -7,7 +7,6 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -23,7 +22,7 @@ from tests.api.conftest import Cast
 
 DEMO = DEMO_PATIENTS[0]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-IGLU = data_dir() / "iglu" / "example_data_5_subject.csv"
+IGLU_FILE = ("iglu", "example_data_5_subject.csv")  # under the real-data folder
 
 
 def _store_demo_readings(cast: Cast) -> int:
@@ -151,7 +150,7 @@ def test_a_csv_import_goes_through_ingest_validation_and_dedupe(
 ) -> None:
     patient = cast.patient
     url = f"/api/v1/patients/{patient.patient_id}/imports"
-    content = Path(IGLU).read_bytes()
+    content = data_dir().joinpath(*IGLU_FILE).read_bytes()
     wanted = sum(1 for r in csv.DictReader(io.StringIO(content.decode())) if r["id"] == "Subject 2")
     form = {"subject": "Subject 2", "source": "cgm", "tz": "America/New_York"}
     first = client.post(url, files={"file": ("iglu.csv", content)}, data=form, headers=patient.auth)

@@ -166,8 +166,9 @@ class WorkerProcesses:
 
 def _drain(stream: IO[str]) -> None:
     with stream:
-        for _line in stream:
-            pass
+        for line in stream:
+            if "level=error" in line or "Traceback" in line or "Error" in line:
+                print("worker:", line.rstrip(), file=sys.stderr)
 
 
 def _status_kb(pid: int, key: str) -> int:
