@@ -11,14 +11,11 @@ from dataclasses import dataclass
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
-from api.app import create_app
 from core.settings import ApiSettings, IngestSettings
 from ingest.worker import Worker
 from stack.local import Services, local_stack
-from stack.proc import free_port
-from tests.support import Bridge, wait_for
+from tests.support import Bridge, serve_api, wait_for
 
 # Emptied before each test that uses the database: every table but the migrations' record.
 _ALL_TABLES = """
@@ -76,24 +73,11 @@ class RunningWorker:
 @pytest.fixture
 def api(database: str) -> Iterator[httpx.Client]:
     """The API served by uvicorn on a free port; requests go over a real socket."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(ApiSettings(database_url=database)),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    wait_for(lambda: server.started)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+    with (
+        serve_api(ApiSettings(database_url=database)) as base_url,
+        httpx.Client(base_url=base_url) as client,
+    ):
         yield client
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import uvicorn
 
+from api.app import create_app
 from core.contract import MeterInfo, ReadingsBatch, WireReading
+from core.settings import ApiSettings
 from core.units import Unit
 from device.uplink import Uplink
 from stack.local import Services
+from stack.proc import free_port
 
 # Generous: ingest flushes within milliseconds; a loaded CI machine may be slow.
 CONFIRM_TIMEOUT_S = 30.0
@@ -123,3 +128,28 @@ def stored_identities(database_url: str, serial_prefix: str) -> list[tuple[str, 
                 (serial_prefix + "%",),
             ).fetchall()
         )
+
+
+@contextlib.contextmanager
+def serve_api(settings: ApiSettings) -> Iterator[str]:
+    """The API served by uvicorn on a free port in a thread; yields its base URL, so
+    requests go over a real socket."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

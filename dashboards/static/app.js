@@ -21,10 +21,14 @@ const GB = (() => {
     location.replace(`/dashboards/?next=${next}`);
   }
 
+  // The page is leaving for sign-in: a promise that never settles stops the caller without
+  // an error that would race the navigation and show up on the console.
+  const leaving = () => new Promise(() => {});
+
   async function api(path) {
-    if (!token()) { signIn(); throw new Error("not signed in"); }
+    if (!token()) { signIn(); return leaving(); }
     const response = await fetch(path, { headers: { Authorization: `Bearer ${token()}` } });
-    if (response.status === 401) { signIn(); throw new Error("signed out"); }
+    if (response.status === 401) { signIn(); return leaving(); }
     return response;
   }
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,15 +15,12 @@ import httpx
 import jwt
 import psycopg
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.auth import ALGORITHM, AUDIENCE, ISSUER, Role, hash_password, issue_access_token
 from core.settings import ApiSettings
 from stack.local import state_dir
-from stack.proc import free_port
 from tests.api.broker import DynsecMosquitto
-from tests.support import wait_for
+from tests.support import serve_api
 
 # One password, hashed once, for every test account: argon2 is slow on purpose.
 PASSWORD = "correct horse battery staple"
@@ -54,24 +50,8 @@ def api_settings(database: str, dynsec: DynsecMosquitto, jwt_secret: str) -> Api
 @pytest.fixture
 def client(api_settings: ApiSettings) -> Iterator[httpx.Client]:
     """The API over a real socket, with the broker admin configured."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(api_settings),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    wait_for(lambda: server.started)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+    with serve_api(api_settings) as base_url, httpx.Client(base_url=base_url) as http:
         yield http
-    server.should_exit = True
-    thread.join(10)
 
 
 @dataclass

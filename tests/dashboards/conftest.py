@@ -4,7 +4,6 @@ Playwright) for the whole session."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,10 +12,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from api.app import create_app
 from api.auth import hash_password
 from core.settings import ApiSettings
 from stack.demo import (
@@ -28,9 +25,8 @@ from stack.demo import (
     register_patients,
 )
 from stack.local import Services
-from stack.proc import free_port
 from tests.conftest import _ALL_TABLES
-from tests.support import wait_for
+from tests.support import serve_api
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -116,24 +112,9 @@ def site(services: Services) -> Iterator[Site]:
         assert row is not None and row[0]
         conn.execute(f"TRUNCATE {row[0]} CASCADE".encode())
     seeded = _seed(services.database_url)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(ApiSettings(database_url=services.database_url)),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="dashboards-api", daemon=True)
-    thread.start()
-    wait_for(lambda: server.started)
-    seeded.base = f"http://127.0.0.1:{port}"
-    yield seeded
-    server.should_exit = True
-    thread.join(10)
+    with serve_api(ApiSettings(database_url=services.database_url)) as base_url:
+        seeded.base = base_url
+        yield seeded
 
 
 @pytest.fixture(scope="module")
