@@ -20,6 +20,9 @@ from api.problems import ProblemError, not_found
 from core.units import Unit
 
 router = APIRouter(prefix="/api/v1")
+# Webhooks send a patient's alerts to any URL: only the patient may add or see them, not
+# the care team (their grants give alerts, not a way to copy them elsewhere).
+webhooks_router = APIRouter(prefix="/api/v1")
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -274,7 +277,7 @@ async def put_thresholds(request: Request, patient: Patient, body: ThresholdsIn)
     return row
 
 
-@router.post(
+@webhooks_router.post(
     "/patients/{patient_id}/webhooks",
     response_model=WebhookCreated,
     status_code=201,
@@ -293,7 +296,7 @@ async def create_webhook(request: Request, patient: Patient, body: WebhookIn) ->
     return WebhookCreated(id=row[0], url=str(body.url), created_at=row[1], secret=secret)
 
 
-@router.get(
+@webhooks_router.get(
     "/patients/{patient_id}/webhooks", response_model=WebhooksPage, summary="Webhook endpoints"
 )
 async def list_webhooks(
@@ -315,7 +318,7 @@ async def list_webhooks(
     return WebhooksPage(items=rows, next_cursor=str(rows[-1].id) if more and rows else None)
 
 
-@router.delete(
+@webhooks_router.delete(
     "/patients/{patient_id}/webhooks/{webhook_id}", status_code=204, summary="Remove a webhook"
 )
 async def delete_webhook(request: Request, patient: Patient, webhook_id: uuid.UUID) -> Response:

@@ -55,6 +55,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
     # scope, audit row) runs before the route's own dependencies.
     app.include_router(trends.router, dependencies=[Depends(require_patient("trends"))])
     app.include_router(alerts_routes.router, dependencies=[Depends(require_patient("alerts"))])
+    app.include_router(
+        alerts_routes.webhooks_router,
+        dependencies=[Depends(require_patient("alerts", owner_only=True))],
+    )
     # Dashboards: data routes gated per route by require_patient, and the static pages.
     pages.install(app)
 

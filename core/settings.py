@@ -64,8 +64,11 @@ class IngestSettings(_Base):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # A write takes at most this many messages (a sync carries 1-200 readings)...
     batch_max_messages: int = Field(default=500, ge=1)
+    # ...and at most this many payload bytes (about 3,000 readings), which bounds the
+    # memory a write holds once its readings are decoded into objects.
+    batch_max_bytes: int = Field(default=1_000_000, ge=1)
     # ...or when its oldest message has waited this long, so one reading is stored promptly.
-    batch_max_wait_s: float = Field(default=0.02, gt=0)
+    batch_max_wait_s: float = Field(default=0.005, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> IngestSettings:

@@ -33,9 +33,15 @@ from ingest.metrics import IngestMetrics
 
 log = logging.getLogger("glucobridge.ingest")
 
-# The broker keeps a worker's session this long after it disconnects, so a restarted worker
-# receives what arrived while it was away.
-SESSION_EXPIRY_S = 7 * 24 * 3600
+# How long the broker keeps a worker's session after the connection is lost, queueing that
+# worker's share of the readings: long enough for a supervisor to restart a crashed worker,
+# which then receives what arrived while it was away. A worker that never returns costs at
+# most this much delay: its share is lost with the session, and the bridges, never having
+# been confirmed, send those batches again.
+SESSION_EXPIRY_S = 15 * 60
+# After a graceful stop the session is kept only this long: enough for a restart (a deploy),
+# short enough that a worker removed for good soon stops being handed a share.
+RESTART_GRACE_S = 60
 # Unacknowledged messages the broker may send one worker at once. It bounds the worker's
 # memory (a sync of 200 readings is ~60 kB, a lone reading ~400 B) and stays far below
 # paho's 65,535 message ids.
@@ -76,6 +82,7 @@ class Worker:
         self.settings = settings
         self.metrics = metrics or IngestMetrics()
         self.inbox: list[Message] = []
+        self.inbox_bytes = 0  # payload bytes in the inbox, kept as messages come and go
         self.stopping = False
         self.leave_on_stop = False
         self.connection = 0
@@ -122,11 +129,11 @@ class Worker:
             log.warning("disconnected from broker: %s", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        payload = bytes(msg.payload)
         self.inbox.append(
-            Message(
-                msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.connection, time.monotonic()
-            )
+            Message(msg.topic, payload, msg.mid, msg.qos, self.connection, time.monotonic())
         )
+        self.inbox_bytes += len(payload)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -140,9 +147,9 @@ class Worker:
                 else:
                     self._pump(self._until_batch_due())
         finally:
-            # A stop keeps the broker session (a restart picks up where this left off);
-            # leaving ends it, so the broker stops queueing messages for this worker.
-            expiry = 0 if self.leave_on_stop else SESSION_EXPIRY_S
+            # A stop keeps the broker session for a restart's while (the restarted worker
+            # picks up where this one left off); leaving ends it at once.
+            expiry = 0 if self.leave_on_stop else RESTART_GRACE_S
             self.client.disconnect(
                 properties=_properties(PacketTypes.DISCONNECT, SessionExpiryInterval=expiry)
             )
@@ -202,9 +209,20 @@ class Worker:
         if not self.inbox:
             return []
         waited = time.monotonic() - self.inbox[0].received
-        if len(self.inbox) < size and waited < self.settings.batch_max_wait_s:
+        if (
+            len(self.inbox) < size
+            and self.inbox_bytes < self.settings.batch_max_bytes
+            and waited < self.settings.batch_max_wait_s
+        ):
             return []
-        batch, self.inbox = self.inbox[:size], self.inbox[size:]
+        taken, held = 0, 0
+        for message in self.inbox[:size]:
+            if taken and held + len(message.payload) > self.settings.batch_max_bytes:
+                break
+            taken += 1
+            held += len(message.payload)
+        batch, self.inbox = self.inbox[:taken], self.inbox[taken:]
+        self.inbox_bytes -= held
         self.metrics.received.inc(len(batch))
         self.metrics.inbox.set(len(self.inbox))
         return batch

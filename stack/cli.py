@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import signal
 from types import FrameType
 
 import click
 
 from stack import logs
-from stack.bridge_cmd import bridge
-from stack.decode_cmd import decode
-from stack.metrics_cmd import metrics
+
+# Commands whose modules pull in heavy libraries (numpy, bumble) are imported only when run,
+# so that an ingest worker does not carry them in its memory.
+LAZY_COMMANDS = {
+    "bridge": "stack.bridge_cmd:bridge",
+    "decode": "stack.decode_cmd:decode",
+    "metrics": "stack.metrics_cmd:metrics",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose LAZY_COMMANDS are imported on first use (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, name = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
 
 
 def _stop_on_sigterm() -> None:
@@ -23,7 +44,7 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 @click.option(
     "--log-level",
     default="INFO",
@@ -164,11 +185,6 @@ def demo() -> None:
         run()
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
-
-
-cli.add_command(bridge)
-cli.add_command(decode)
-cli.add_command(metrics)
 
 
 def main() -> None:

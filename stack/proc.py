@@ -9,6 +9,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,13 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
     return False
+
+
+def _on_main_thread() -> bool:
+    """PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process:
+    a server started from a short-lived thread would die with it. Only the main thread's
+    children get the tie; the others rely on being stopped explicitly."""
+    return threading.current_thread() is threading.main_thread()
 
 
 def _die_with_parent(sig: int) -> Callable[[], None]:
@@ -94,7 +102,8 @@ def spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-            preexec_fn=_die_with_parent(stop_signal),  # only prctl: safe after fork
+            # only prctl in the child: safe after fork
+            preexec_fn=_die_with_parent(stop_signal) if _on_main_thread() else None,
             user=run_as.uid if run_as else None,
             group=run_as.gid if run_as else None,
             extra_groups=[] if run_as else None,

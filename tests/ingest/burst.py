@@ -110,11 +110,14 @@ class WorkerProcesses:
     """`glucobridge ingest` worker processes, started and stopped as a real deployment's."""
 
     def __init__(self, database_url: str, mqtt_url: str, client_id: str) -> None:
+        # Their own share group: the sessions of workers stopped here linger on the broker
+        # for a while (as a restart wants) and must not be handed later runs' readings.
         self.env = dict(
             os.environ,
             GLUCOBRIDGE_DATABASE_URL=database_url,
             GLUCOBRIDGE_MQTT_URL=mqtt_url,
             GLUCOBRIDGE_CLIENT_ID=client_id,
+            GLUCOBRIDGE_SHARE_GROUP=client_id,
         )
         self.procs: list[subprocess.Popen[str]] = []
         self.drains: list[threading.Thread] = []

@@ -55,6 +55,9 @@ class WorkerProcess:
             GLUCOBRIDGE_DATABASE_URL=database,
             GLUCOBRIDGE_MQTT_URL=services.mqtt_url,
             GLUCOBRIDGE_CLIENT_ID="fault-ingest",
+            # Its own group: its session outlives the test by the restart grace and must
+            # not take a share of later tests' readings.
+            GLUCOBRIDGE_SHARE_GROUP="fault-kill",
             GLUCOBRIDGE_BATCH_MAX_MESSAGES="5",
         )
         self.proc: subprocess.Popen[bytes] | None = None
