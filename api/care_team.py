@@ -210,10 +210,7 @@ async def list_grants(
             },
         )
         rows = await cur.fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more and rows else None
-    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)
+    return paging.page_of(rows, limit)
 
 
 GrantId = Annotated[uuid.UUID, Path(description="the grant's id")]

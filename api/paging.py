@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Protocol, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
@@ -98,3 +98,22 @@ def decode_int(cursor: str | None) -> int | None:
     if not 0 < number < MAX_BIGINT:
         raise _bad()
     return number
+
+
+class _Keyed(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def id(self) -> uuid.UUID | str: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+def page_of(rows: list[K], limit: int) -> Page[K]:
+    """A page from the `limit + 1` rows fetched in (created_at, id) order: the extra row
+    only tells that there is more, and the cursor names the page's last row."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more and rows else None
+    return Page(items=rows, next_cursor=encode(last.created_at, last.id) if last else None)

@@ -356,10 +356,7 @@ async def list_bridges(
             {"p": access.patient_id, "at": after_at, "id": after_id, "limit": limit + 1},
         )
         rows = await cur.fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more and rows else None
-    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)
+    return paging.page_of(rows, limit)
 
 
 @router.delete(

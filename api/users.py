@@ -267,10 +267,7 @@ async def list_users(
             },
         )
         rows = await cur.fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more and rows else None
-    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)
+    return paging.page_of(rows, limit)
 
 
 @router.post(
@@ -316,10 +313,7 @@ async def list_organisations(
             {"at": after_at, "id": after_id, "limit": limit + 1},
         )
         rows = await cur.fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more and rows else None
-    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)
+    return paging.page_of(rows, limit)
 
 
 @router.post(
@@ -376,7 +370,4 @@ async def list_members(
             {"org": organisation_id, "at": after_at, "id": after_id, "limit": limit + 1},
         )
         rows = await cur.fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more and rows else None
-    return Page(items=rows, next_cursor=paging.encode(last.created_at, last.id) if last else None)
+    return paging.page_of(rows, limit)
