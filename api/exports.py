@@ -19,7 +19,13 @@ from api import paging
 from api.access import ExportsAccess
 from api.auth import Caller, Role, require_role
 from api.paging import Cursor
-from api.problems import AUTH_RESPONSES, PATIENT_RESPONSES, Problem, ProblemError, invalid
+from api.problems import (
+    AUTH_RESPONSES,
+    PATIENT_RESPONSES,
+    Problem,
+    ProblemError,
+    require_zoned,
+)
 from api.state import pool_of
 from core.fhir import ExportReading, bundle, omh_data_point
 from core.units import Unit, from_mg_dl
@@ -84,9 +90,7 @@ async def _readings(
     start: datetime | None,
     end: datetime | None,
 ) -> list[ExportReading]:
-    for bound in (start, end):
-        if bound is not None and bound.tzinfo is None:
-            raise invalid("start and end must carry a time zone, e.g. 2026-11-01T00:00Z")
+    require_zoned(start, end)
     cur = await conn.execute(
         _ROWS, {"patient": patient_id, "start": start, "end": end, "limit": MAX_EXPORT_ROWS + 1}
     )

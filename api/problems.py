@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -59,6 +61,12 @@ def conflict(detail: str) -> ProblemError:
 
 def invalid(detail: str) -> ProblemError:
     return ProblemError(422, "invalid-request", "Invalid request", detail)
+
+
+def require_zoned(*bounds: datetime | None) -> None:
+    """Period bounds are instants: a time without a zone would be read in the server's."""
+    if any(b is not None and b.tzinfo is None for b in bounds):
+        raise invalid("start and end must carry a time zone, e.g. 2026-11-01T00:00Z")
 
 
 # Documented on every route that takes a token, so the OpenAPI document lists them.

@@ -14,7 +14,7 @@ from psycopg.rows import class_row
 from pydantic import BaseModel
 
 from api.access import ReadingsAccess
-from api.problems import PATIENT_RESPONSES, ProblemError
+from api.problems import PATIENT_RESPONSES, ProblemError, require_zoned
 from api.state import pool_of
 from core.units import Unit, from_mg_dl
 
@@ -109,14 +109,7 @@ async def list_readings(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> ReadingsPage:
-    for bound in (start, end):
-        if bound is not None and bound.tzinfo is None:
-            raise ProblemError(
-                422,
-                "invalid-request",
-                "Invalid request",
-                "start and end must carry a time zone, e.g. 2026-11-01T00:00Z",
-            )
+    require_zoned(start, end)
     after = _decode_cursor(cursor) if cursor else (None, None, None)
     patient_id = access.patient_id
     async with pool_of(request).connection() as conn:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.patient_scope import Patient, pool_of
-from api.problems import ProblemError
+from api.problems import ProblemError, require_zoned
 from api.series import fetch_series
 from core.days import DaySummary, daily_summaries
 from core.metrics import (
@@ -145,14 +145,7 @@ class DaysPage(BaseModel):
 
 
 def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    for bound in (start, end):
-        if bound is not None and bound.tzinfo is None:
-            raise ProblemError(
-                422,
-                "invalid-request",
-                "Invalid request",
-                "start and end must carry a time zone, e.g. 2026-11-01T00:00Z",
-            )
+    require_zoned(start, end)
     end = end or datetime.now(UTC)
     start = start or end - DEFAULT_PERIOD
     if end <= start:
