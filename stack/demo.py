@@ -25,6 +25,7 @@ from core.units import Unit
 from firmware_sim.model import ModelReading
 from firmware_sim.replay import replay
 from stack.bridge_demo import DemoMeter, sync_demo_patients
+from stack.data import DATA_DIR_VARIABLE, data_dir
 from stack.local import Services, local_stack
 from stack.proc import free_port, port_open
 
@@ -59,20 +60,20 @@ DEMO_PATIENTS = (
 )
 
 
-def data_dir() -> Path:
-    configured = os.environ.get("GLUCOBRIDGE_DATA_DIR")
-    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared/data"
-    if not (path / "shanghai").is_dir():
+def demo_file(patient: DemoPatient) -> Path:
+    """The patient's Shanghai file: from GLUCOBRIDGE_DATA_DIR if set, else the shipped copy."""
+    path = data_dir() / "shanghai" / patient.source
+    if not path.is_file():
         raise SystemExit(
-            f"demo data not found at {path}: set GLUCOBRIDGE_DATA_DIR to the folder "
-            "holding shanghai/ (the Shanghai T1DM/T2DM datasets)"
+            f"demo data not found: {path}. Unset {DATA_DIR_VARIABLE} to use the data shipped "
+            "with glucobridge, or point it at a folder holding shanghai/T1DM and shanghai/T2DM"
         )
     return path
 
 
 def demo_readings(patient: DemoPatient, today: date) -> list[WireReading]:
     """The patient's real fingersticks, moved by whole days so the last one was yesterday."""
-    rows = list(replay(data_dir() / "shanghai" / patient.source))
+    rows = list(replay(demo_file(patient)))
     shift = timedelta(days=(today - rows[-1].local_time.date()).days - 1)
     readings = []
     for sequence, row in enumerate(rows, start=1):

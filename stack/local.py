@@ -19,11 +19,16 @@ from stack.postgres import Postgres
 
 
 def state_dir() -> Path:
-    """Where private services keep their files: the checkout's git-ignored .state folder."""
+    """Where private services keep their files: GLUCOBRIDGE_STATE_DIR if set; in a checkout,
+    its git-ignored .state folder; installed from a wheel, the user's state directory."""
     configured = os.environ.get("GLUCOBRIDGE_STATE_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[1] / ".state"
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / ".state"
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "glucobridge"
 
 
 @dataclass

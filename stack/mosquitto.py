@@ -4,6 +4,7 @@ a bridge write only under its own topic prefix."""
 from __future__ import annotations
 
 import getpass
+import glob
 import os
 import secrets
 import shutil
@@ -45,6 +46,31 @@ def _binary(name: str) -> str:
     if not found:
         raise StackError(f"{name} not found: run scripts/bootstrap (or apt-get install mosquitto)")
     return found
+
+
+# Mosquitto's dynamic security plugin. Debian installs it in the architecture's library
+# directory (/usr/lib/<multiarch>/); other builds put it under lib/ of their prefix. An
+# operator names another place with GLUCOBRIDGE_MOSQUITTO_DYNSEC_PLUGIN.
+DYNSEC_PLUGIN_VARIABLE = "GLUCOBRIDGE_MOSQUITTO_DYNSEC_PLUGIN"
+DYNSEC_PLUGIN_NAME = "mosquitto_dynamic_security.so"
+_PLUGIN_PATTERNS = ("/usr/lib/*/", "/usr/lib/", "/usr/local/lib/*/", "/usr/local/lib/")
+
+
+def dynsec_plugin() -> Path:
+    """The dynamic security plugin of the installed Mosquitto, found at run time."""
+    configured = os.environ.get(DYNSEC_PLUGIN_VARIABLE)
+    if configured:
+        if not Path(configured).is_file():
+            raise StackError(f"{DYNSEC_PLUGIN_VARIABLE}={configured}: no such file")
+        return Path(configured)
+    for pattern in _PLUGIN_PATTERNS:
+        found = sorted(glob.glob(pattern + DYNSEC_PLUGIN_NAME))
+        if found:
+            return Path(found[0])
+    raise StackError(
+        f"{DYNSEC_PLUGIN_NAME} not found: run scripts/bootstrap (apt-get install mosquitto) "
+        f"or set {DYNSEC_PLUGIN_VARIABLE}"
+    )
 
 
 @dataclass

@@ -13,10 +13,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from api.broker_admin import dynsec_config
+from stack.mosquitto import dynsec_plugin
 from stack.proc import free_port, port_open, spawn, stop, wait_until
 
-# Where Debian's mosquitto package puts the plugin.
-DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
 ADMIN_USER = "api"
 INGEST_USER = "ingest"
 
@@ -45,7 +44,6 @@ class DynsecMosquitto:
         return self.url(INGEST_USER, self.ingest_password)
 
     def start(self) -> None:
-        assert DYNSEC_PLUGIN.exists(), f"{DYNSEC_PLUGIN} missing: apt-get install mosquitto"
         self.root.mkdir(parents=True, exist_ok=True)
         dynsec = self.root / "dynamic-security.json"
         dynsec.write_text(
@@ -66,7 +64,7 @@ class DynsecMosquitto:
 user {getpass.getuser()}
 listener {self.port} 127.0.0.1
 allow_anonymous false
-plugin {DYNSEC_PLUGIN}
+plugin {dynsec_plugin()}
 plugin_opt_config_file {dynsec}
 persistence false
 log_dest stdout

@@ -17,12 +17,13 @@ from fhir.resources.R4B.observation import Observation
 from core.contract import MeterInfo, ReadingsBatch, readings_topic
 from ingest import store
 from ingest.decode import DecodedBatch, decode
-from stack.demo import DEMO_PATIENTS, data_dir, demo_readings
+from stack.data import shipped
+from stack.demo import DEMO_PATIENTS, demo_readings
 from tests.api.conftest import Cast
 
 DEMO = DEMO_PATIENTS[0]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-IGLU_FILE = ("iglu", "example_data_5_subject.csv")  # under the real-data folder
+IGLU_FILE = ("iglu", "example_data_5_subject.csv")  # in the shipped data (stack/data)
 
 
 def _store_demo_readings(cast: Cast) -> int:
@@ -150,7 +151,7 @@ def test_a_csv_import_goes_through_ingest_validation_and_dedupe(
 ) -> None:
     patient = cast.patient
     url = f"/api/v1/patients/{patient.patient_id}/imports"
-    content = data_dir().joinpath(*IGLU_FILE).read_bytes()
+    content = shipped(*IGLU_FILE).read_bytes()
     wanted = sum(1 for r in csv.DictReader(io.StringIO(content.decode())) if r["id"] == "Subject 2")
     form = {"subject": "Subject 2", "source": "cgm", "tz": "America/New_York"}
     first = client.post(url, files={"file": ("iglu.csv", content)}, data=form, headers=patient.auth)

@@ -5,7 +5,7 @@ Reference values: the output of iglu 4.3.0 (R 4.4.3) on iglu's own
 through rpy2 to build the expectations its port is tested against:
 https://github.com/staskh/iglu_python/blob/010fab40e301e14178aaacaeed25bc8d735d66e2/tests/expected_results.json
 (config block: "iglu": 4.3.0, "R": 4.4.3; input tests/data/example_data_5_subject.csv, the
-same 13866 readings as /work/shared/data/iglu/example_data_5_subject.csv). Method and
+same 13866 readings as the shipped stack/data/iglu/example_data_5_subject.csv). Method and
 column of each number, per subject 1-5:
 
     mean_glu          -> "mean"
@@ -33,11 +33,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from stack.data import shipped
 from stack.metrics_cmd import metrics
 
-DATA = Path("/work/shared/data")
-IGLU_FILE = DATA / "iglu" / "example_data_5_subject.csv"
-SHANGHAI_FILE = DATA / "shanghai" / "T1DM" / "1001_0_20210730.csv"
+IGLU_FILE = shipped("iglu", "example_data_5_subject.csv")
+SHANGHAI_FILE = shipped("shanghai", "T1DM", "1001_0_20210730.csv")
 TOLERANCE = 0.01
 
 # Pasted from the file cited above, never from our own output.

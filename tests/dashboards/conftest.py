@@ -4,6 +4,7 @@ Playwright) for the whole session."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from stack.local import Services
 from tests.conftest import _ALL_TABLES
 from tests.support import serve_api
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium (scripts/bootstrap installs it), found on PATH; a missing browser fails.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -121,7 +123,7 @@ def site(services: Services) -> Iterator[Site]:
 def browser() -> Iterator[Browser]:
     """One Chromium for the module. Not for the session: Playwright's sync API keeps its
     event loop running in this thread while it is open, and later tests call asyncio.run."""
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run scripts/bootstrap (apt chromium)"
+    assert CHROMIUM, "chromium not found on PATH: run scripts/bootstrap (apt-get install chromium)"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
