@@ -29,6 +29,7 @@ from api.problems import (
 from api.state import pool_of
 from core.fhir import ExportReading, bundle, omh_data_point
 from core.units import Unit, from_mg_dl
+from core.vocabulary import RangeFlag, SourceKind
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
 
@@ -43,27 +44,28 @@ CSV_COLUMNS = (
     "unit",
     "value_as_measured",
     "unit_as_measured",
-    "meter_serial",
+    "device",
+    "source",
     "sequence_number",
     "meter_time",
     "sample_type",
     "sample_location",
     "meal",
     "carbohydrate_g",
+    "range_flag",
 )
 
 Start = Annotated[datetime | None, Query(description="from this instant (inclusive)")]
 End = Annotated[datetime | None, Query(description="until this instant (exclusive)")]
 
 _ROWS = """
-SELECT measured_at, value, unit, mg_dl, meter_serial, sequence_number, meter_time,
-       sample_type, sample_location, meal, carbohydrate_g
-FROM readings
+SELECT measured_at, value, unit, mg_dl, device, source, sequence_number, meter_time,
+       sample_type, sample_location, meal, carbohydrate_g, identity, range_flag
+FROM counted_readings
 WHERE patient_id = %(patient)s
   AND measured_at >= coalesce(%(start)s::timestamptz, '-infinity')
   AND measured_at < coalesce(%(end)s::timestamptz, 'infinity')
-  AND sample_type IS DISTINCT FROM 'control_solution'
-ORDER BY measured_at, meter_serial, sequence_number
+ORDER BY measured_at, identity
 LIMIT %(limit)s
 """
 
@@ -74,13 +76,16 @@ def _reading(row: tuple[Any, ...]) -> ExportReading:
         value=row[1],
         unit=Unit(row[2]),
         mg_dl=row[3],
-        meter_serial=row[4],
-        sequence_number=row[5],
-        meter_time=row[6],
-        sample_type=row[7],
-        sample_location=row[8],
-        meal=row[9],
-        carbohydrate_g=row[10],
+        device=row[4],
+        source=SourceKind(row[5]),
+        sequence_number=row[6],
+        meter_time=row[7],
+        sample_type=row[8],
+        sample_location=row[9],
+        meal=row[10],
+        carbohydrate_g=row[11],
+        identity=row[12],
+        range_flag=RangeFlag(row[13]) if row[13] is not None else None,
     )
 
 
@@ -116,8 +121,8 @@ async def _readings(
                 "text/csv": {
                     "schema": {"type": "string"},
                     "example": ",".join(CSV_COLUMNS)
-                    + "\n2026-11-01T07:30:00+00:00,112.0,mg/dL,112.0,mg/dL,SN-1,1,"
-                    "2026-11-01T07:30:00,capillary_plasma,finger,before_meal,\n",
+                    + "\n2026-11-01T07:30:00+00:00,112.0,mg/dL,112.0,mg/dL,SN-1,meter,1,"
+                    "2026-11-01T07:30:00,capillary_plasma,finger,before_meal,,\n",
                 }
             },
             "description": "one row per reading",
@@ -144,13 +149,15 @@ async def export_csv(
                 unit.value,
                 r.value,
                 r.unit.value,
-                r.meter_serial,
-                r.sequence_number,
+                r.device,
+                r.source.value,
+                "" if r.sequence_number is None else r.sequence_number,
                 r.meter_time.isoformat(),
                 r.sample_type or "",
                 r.sample_location or "",
                 r.meal or "",
                 "" if r.carbohydrate_g is None else r.carbohydrate_g,
+                r.range_flag.value if r.range_flag is not None else "",
             )
         )
     return Response(

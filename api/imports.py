@@ -1,6 +1,8 @@
 """History from a CSV file into a patient, through the same validation and dedupe as live
-readings: the file becomes reading batches as a bridge would publish them, decoded by
-`ingest.decode` and stored by `ingest.store`; re-importing a file stores nothing twice."""
+readings: the file becomes reading batches, validated and stored by the one intake
+(`core.intake`); re-importing a file stores nothing twice. The file's device is the patient's
+own (the patient uploaded it), one device per subject and column, so a CGM column and a
+fingerstick column of one file never collide."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,11 +22,11 @@ from api.access import OwnerAccess
 from api.problems import PATIENT_RESPONSES, Problem, ProblemError, invalid
 from api.state import settings_of
 from api.users import TimeZone
-from core.contract import IMPORT_BRIDGE_ID, READINGS_SCHEMA, readings_topic
+from core.contract import IMPORT_BRIDGE_ID, MeterInfo
 from core.glucose_csv import IGLU_VALUE_COLUMN, GlucoseCsvError, SubjectReadings, parse_glucose_csv
+from core.intake import DecodedBatch, decode_items, write
 from core.units import Unit
-from ingest import store
-from ingest.decode import DecodedBatch, Rejected, decode
+from core.vocabulary import SampleType, SourceKind
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 
@@ -35,7 +37,12 @@ IMPORT_BRIDGE = IMPORT_BRIDGE_ID
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 # The readings envelope allows 5000 readings per batch (core.contract).
 IMPORT_BATCH = 5000
-SAMPLE_TYPE = {"meter": "capillary_whole_blood", "cgm": "interstitial_fluid"}
+SAMPLE_TYPE = {
+    SourceKind.METER: SampleType.CAPILLARY_WHOLE_BLOOD,
+    SourceKind.CGM: SampleType.INTERSTITIAL_FLUID,
+}
+# Where imported batches say they came from (readings.sender), for the patient's record.
+IMPORT_TOPIC = "import/csv"
 
 
 class ImportResult(BaseModel):
@@ -57,56 +64,50 @@ def _pick(subjects: dict[str, SubjectReadings], subject: str | None) -> SubjectR
 
 
 def _batches(
-    readings: SubjectReadings, serial: str, tz: ZoneInfo, sample_type: str
-) -> list[DecodedBatch | Rejected]:
+    readings: SubjectReadings,
+    patient_id: uuid.UUID,
+    serial: str,
+    tz: ZoneInfo,
+    source: SourceKind,
+) -> list[DecodedBatch]:
     seconds = readings.times.astype("datetime64[s]").astype(np.int64)
-    rows = []
+    rows: list[dict[str, object]] = []
     for at, value in zip(seconds.tolist(), readings.values.tolist(), strict=True):
         instant = datetime.fromtimestamp(at, UTC)
         rows.append(
             {
-                # Imported history has no meter sequence; its identity is the meter time.
-                "sequence_number": 0,
+                # Imported history has no sequence numbers: its identity is its time and value.
                 "meter_time": instant.astimezone(tz).replace(tzinfo=None).isoformat(),
                 "measured_at": instant.isoformat(),
                 "value": value,
                 "unit": readings.unit.value,
-                "sample_type": sample_type,
+                "source": source.value,
+                "sample_type": SAMPLE_TYPE[source].value,
             }
         )
-    out = []
-    for i in range(0, len(rows), IMPORT_BATCH):
-        payload = json.dumps(
-            {
-                "schema": READINGS_SCHEMA,
-                "bridge_id": IMPORT_BRIDGE,
-                "batch_id": str(uuid.uuid4()),
-                "meter": {"serial": serial, "manufacturer": "CSV import"},
-                "readings": rows[i : i + IMPORT_BATCH],
-            }
-        ).encode()
-        out.append(decode(readings_topic(IMPORT_BRIDGE), payload))
-    return out
+    meter = MeterInfo(serial=serial, manufacturer="CSV import")
+    return [
+        decode_items(
+            IMPORT_TOPIC,
+            json.dumps(rows[i : i + IMPORT_BATCH]).encode(),
+            IMPORT_BRIDGE,
+            uuid.uuid4(),
+            meter,
+            rows[i : i + IMPORT_BATCH],
+            patient_id=patient_id,
+            claims_device=True,
+        )
+        for i in range(0, len(rows), IMPORT_BATCH)
+    ]
 
 
-def _store(
-    database_url: str, patient_id: uuid.UUID, serial: str, decoded: list[DecodedBatch | Rejected]
-) -> tuple[int, int, int]:
-    batches = [d for d in decoded if isinstance(d, DecodedBatch)]
-    rejected = [d for d in decoded if isinstance(d, Rejected)]
+def _store(database_url: str, batches: list[DecodedBatch]) -> tuple[int, int, int]:
     with psycopg.connect(database_url) as conn:
-        # The import's meter belongs to the patient before its readings arrive.
-        conn.execute(
-            "INSERT INTO meters (serial, manufacturer, patient_id) VALUES (%s, 'CSV import', %s)"
-            " ON CONFLICT (serial) DO NOTHING",
-            (serial, patient_id),
-        )
-        conn.commit()
-        outcomes = store.write(conn, batches, rejected)
+        outcomes = write(conn, batches, [])
     return (
         sum(o.stored for o in outcomes),
         sum(o.duplicates for o in outcomes),
-        sum(o.rejected for o in outcomes) + len(rejected),
+        sum(o.rejected for o in outcomes),
     )
 
 
@@ -129,7 +130,9 @@ async def import_csv(
     ] = IGLU_VALUE_COLUMN,
     unit: Annotated[Unit, Form()] = Unit.MG_DL,
     tz: Annotated[TimeZone, Form(description="zone of times written without one")] = "UTC",
-    source: Annotated[Literal["meter", "cgm"], Form()] = "meter",
+    source: Annotated[SourceKind, Form(description="cgm or meter: what measured the column")] = (
+        SourceKind.METER
+    ),
     subject: Annotated[str | None, Form(max_length=200)] = None,
 ) -> ImportResult:
     data = await file.read(MAX_IMPORT_BYTES + 1)
@@ -151,10 +154,14 @@ async def import_csv(
     except GlucoseCsvError as exc:
         raise invalid(str(exc)) from exc
     chosen = _pick(subjects, subject)
-    serial = f"import-{uuid.uuid5(access.patient_id, chosen.subject).hex}"
-    decoded = _batches(chosen, serial, ZoneInfo(tz), SAMPLE_TYPE[source])
+    if source not in SAMPLE_TYPE:
+        raise invalid("source must be cgm or meter")
+    # One device per subject, column and source: two columns of one file never collide.
+    device_key = f"{chosen.subject}|{value_column}|{source.value}"
+    serial = f"import-{uuid.uuid5(access.patient_id, device_key).hex}"
+    decoded = _batches(chosen, access.patient_id, serial, ZoneInfo(tz), source)
     stored, duplicates, rejected = await asyncio.to_thread(
-        _store, settings_of(request).database_url, access.patient_id, serial, decoded
+        _store, settings_of(request).database_url, decoded
     )
     return ImportResult(
         subject=chosen.subject,

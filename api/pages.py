@@ -68,14 +68,12 @@ LangParam = Annotated[Lang, Query(description="language of labels: en or zh-CN")
 UnitParam = Annotated[Unit, Query(description="unit of glucose values")]
 
 _LOGBOOK = """
-SELECT measured_at, mg_dl, meal, carbohydrate_g FROM readings
+SELECT measured_at, mg_dl, meal, carbohydrate_g FROM counted_readings
 WHERE patient_id = %(patient)s AND measured_at >= %(start)s AND measured_at < %(end)s
-  AND sample_type IS DISTINCT FROM 'control_solution'
 ORDER BY measured_at
 """
 _LAST_READING = """
-SELECT max(measured_at) FROM readings
-WHERE patient_id = %s AND sample_type IS DISTINCT FROM 'control_solution'
+SELECT max(measured_at) FROM counted_readings WHERE patient_id = %s
 """
 # Patients shared with the caller or a clinic of theirs, or their own: the gate decides.
 _CANDIDATES = """

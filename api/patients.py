@@ -20,6 +20,7 @@ from api.problems import AUTH_RESPONSES, PATIENT_RESPONSES, Problem, ProblemErro
 from api.state import broker_admin_of, client_address, pool_of
 from api.users import TimeZone
 from core.contract import NewBridgeId, acks_topic, readings_topic, status_topic
+from core.vocabulary import SourceKind
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
 
@@ -60,11 +61,18 @@ class MeterOut(BaseModel):
     serial: str
     manufacturer: str | None
     model: str | None
+    source: SourceKind
     first_seen: datetime
+    claimed_at: datetime | None = Field(
+        description="null: the patient's bridge synced this meter but it is not claimed yet"
+    )
+    awaiting_claim: int = Field(description="readings held until the patient claims it")
 
 
 class Claimed(MeterOut):
-    attached_readings: int = Field(description="held readings that now belong to the patient")
+    attached_readings: int = Field(
+        description="readings the patient's own bridges synced from it, now counted"
+    )
 
 
 class BridgeIn(BaseModel):
@@ -220,35 +228,34 @@ async def update_patient(request: Request, access: OwnerAccess, body: PatientUpd
     )
 
 
-# Claiming takes the meter row first (FOR UPDATE) so two claims cannot both win.
+# A claim is the patient's own: it attaches only readings that this patient's bridges
+# delivered (held for them, awaiting the claim), never another patient's, and it tells the
+# caller nothing about whether anyone else has seen or claimed the serial. Two patients of
+# one household may both claim a shared meter; each gets what their own bridges synced.
 _CLAIM = """
-INSERT INTO meters (serial, patient_id) VALUES (%(serial)s, %(patient)s)
-ON CONFLICT (serial) DO UPDATE SET patient_id = EXCLUDED.patient_id
-    WHERE meters.patient_id IS NULL OR meters.patient_id = EXCLUDED.patient_id
-RETURNING serial, manufacturer, model, first_seen
+INSERT INTO meters (patient_id, serial, claimed_at) VALUES (%(patient)s, %(serial)s, now())
+ON CONFLICT (patient_id, serial) DO UPDATE SET
+    claimed_at = coalesce(meters.claimed_at, EXCLUDED.claimed_at)
+RETURNING serial, manufacturer, model, source, first_seen, claimed_at, 0 AS awaiting_claim
 """
 _ATTACH = """
-UPDATE readings SET patient_id = %(patient)s
-WHERE meter_serial = %(serial)s AND patient_id IS NULL
+UPDATE readings SET awaiting_claim = false
+WHERE patient_id = %(patient)s AND device = %(serial)s AND awaiting_claim
 """
 
 
 @router.post(
     "/patients/{patient_id}/meters",
     response_model=Claimed,
-    summary="Claim a meter by serial: its held readings become the patient's",
-    responses={
-        **PATIENT_RESPONSES,
-        409: {"model": Problem, "description": "Another patient has claimed this meter"},
-    },
+    summary="Claim a meter by serial: what the patient's own bridges synced from it counts",
+    responses=PATIENT_RESPONSES,
 )
 async def claim_meter(request: Request, access: OwnerAccess, body: MeterClaim) -> Claimed:
     async with pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(MeterOut))
         await cur.execute(_CLAIM, {"serial": body.serial, "patient": access.patient_id})
         meter = await cur.fetchone()
-        if meter is None:
-            raise conflict("this meter belongs to another patient")
+        assert meter is not None  # an upsert always returns its row
         attached = await conn.execute(
             _ATTACH, {"patient": access.patient_id, "serial": body.serial}
         )
@@ -272,8 +279,10 @@ async def list_meters(
     async with pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(MeterOut))
         await cur.execute(
-            "SELECT serial, manufacturer, model, first_seen FROM meters"
-            " WHERE patient_id = %(patient)s AND (%(at)s::timestamptz IS NULL"
+            "SELECT serial, manufacturer, model, source, first_seen, claimed_at,"
+            " (SELECT count(*) FROM readings r WHERE r.patient_id = m.patient_id"
+            "    AND r.device = m.serial AND r.awaiting_claim) AS awaiting_claim"
+            " FROM meters m WHERE patient_id = %(patient)s AND (%(at)s::timestamptz IS NULL"
             "   OR (first_seen, serial) > (%(at)s, %(serial)s::text))"
             " ORDER BY first_seen, serial LIMIT %(limit)s",
             {

@@ -11,12 +11,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from psycopg.rows import class_row
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.access import ReadingsAccess
 from api.problems import PATIENT_RESPONSES, ProblemError, require_zoned
 from api.state import pool_of
 from core.units import Unit, from_mg_dl
+from core.vocabulary import RangeFlag, SourceKind
 
 router = APIRouter(prefix="/api/v1")
 
@@ -31,10 +32,14 @@ class ReadingOut(BaseModel):
     unit: Unit
     value_as_measured: float
     unit_as_measured: Unit
-    meter_serial: str
-    sequence_number: int
+    device: str = Field(description="the meter's serial, or the uploading or imported device")
+    source: SourceKind
+    sequence_number: int | None
     meter_time: datetime
     time_offset_minutes: int | None
+    control: bool = Field(description="a control-solution test: shown, never counted")
+    range_flag: RangeFlag | None = Field(description="HI / LO: the value is the meter's limit")
+    conflict: bool = Field(description="another value was sent for the same instant")
     sample_type: str | None
     sample_location: str | None
     sensor_status: list[str]
@@ -53,10 +58,15 @@ class _Row(BaseModel):
     value: float
     unit: Unit
     mg_dl: float
-    meter_serial: str
-    sequence_number: int
+    device: str
+    source: SourceKind
+    sequence_number: int | None
     meter_time: datetime
     time_offset_minutes: int | None
+    control: bool
+    range_flag: RangeFlag | None
+    conflict: bool
+    identity: uuid.UUID
     sample_type: str | None
     sample_location: str | None
     sensor_status: list[str]
@@ -65,31 +75,34 @@ class _Row(BaseModel):
 
 
 def _encode_cursor(row: _Row) -> str:
-    key = [row.measured_at.isoformat(), row.meter_serial, row.sequence_number]
+    key = [row.measured_at.isoformat(), str(row.identity)]
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str, int]:
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        at, serial, seq = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(serial), int(seq)
+        at, identity = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), uuid.UUID(str(identity))
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise ProblemError(
             400, "invalid-cursor", "Invalid cursor", "the cursor is not one this API returned"
         ) from exc
 
 
+# The patient's logbook: every reading of theirs, control-solution tests included (flagged,
+# as the meter shows them); readings of a meter they have not claimed wait in its listing.
 _READINGS = """
-SELECT measured_at, value, unit, mg_dl, meter_serial, sequence_number, meter_time,
-       time_offset_minutes, sample_type, sample_location, sensor_status, meal, carbohydrate_g
+SELECT measured_at, value, unit, mg_dl, device, source, sequence_number, meter_time,
+       time_offset_minutes, control, range_flag, conflict, identity, sample_type,
+       sample_location, sensor_status, meal, carbohydrate_g
 FROM readings
-WHERE patient_id = %(patient)s
+WHERE patient_id = %(patient)s AND NOT awaiting_claim
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
   AND measured_at >= coalesce(%(start)s::timestamptz, '-infinity')
   AND measured_at < coalesce(%(end)s::timestamptz, 'infinity')
   AND (%(after_at)s::timestamptz IS NULL
-       OR (measured_at, meter_serial, sequence_number)
-          < (%(after_at)s, %(after_serial)s::text, %(after_seq)s::integer))
-ORDER BY measured_at DESC, meter_serial DESC, sequence_number DESC
+       OR (measured_at, identity) < (%(after_at)s, %(after_identity)s::uuid))
+ORDER BY measured_at DESC, identity DESC
 LIMIT %(limit)s
 """
 
@@ -106,11 +119,12 @@ async def list_readings(
     start: Annotated[datetime | None, Query(description="from this instant (inclusive)")] = None,
     end: Annotated[datetime | None, Query(description="until this instant (exclusive)")] = None,
     unit: Annotated[Unit, Query(description="unit to show values in")] = Unit.MG_DL,
+    source: Annotated[SourceKind | None, Query(description="only this source")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> ReadingsPage:
     require_zoned(start, end)
-    after = _decode_cursor(cursor) if cursor else (None, None, None)
+    after = _decode_cursor(cursor) if cursor else (None, None)
     patient_id = access.patient_id
     async with pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(_Row))
@@ -122,8 +136,8 @@ async def list_readings(
                 "end": end,
                 "limit": limit + 1,
                 "after_at": after[0],
-                "after_serial": after[1],
-                "after_seq": after[2],
+                "after_identity": after[1],
+                "source": source,
             },
         )
         rows = await cur.fetchall()
@@ -136,10 +150,14 @@ async def list_readings(
             unit=unit,
             value_as_measured=r.value,
             unit_as_measured=r.unit,
-            meter_serial=r.meter_serial,
+            device=r.device,
+            source=r.source,
             sequence_number=r.sequence_number,
             meter_time=r.meter_time,
             time_offset_minutes=r.time_offset_minutes,
+            control=r.control,
+            range_flag=r.range_flag,
+            conflict=r.conflict,
             sample_type=r.sample_type,
             sample_location=r.sample_location,
             sensor_status=r.sensor_status,

@@ -178,7 +178,7 @@ async def _trends(
         end=end,
         unit=unit,
         timezone=patient.timezone,
-        source=series.source if series is not None else source,
+        source=fetched.source,
         control_excluded=fetched.control_excluded,
         summary=summary,
     )

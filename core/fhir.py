@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any, Final
 
 from core.units import Unit, from_mg_dl
+from core.vocabulary import RangeFlag, SourceKind
 
 LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"
 LOINC_METER: Final = ("41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer")
 LOINC_CGM: Final = ("99504-3", "Glucose [Mass/volume] in Interstitial fluid")
-CGM_SAMPLE_TYPE: Final = "interstitial_fluid"
 EXTENSION_BASE: Final = "https://glucobridge.org/fhir/StructureDefinition/"
 OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
 # Stable resource ids: the same reading exported twice has the same Observation id.
@@ -34,21 +34,20 @@ class ExportReading:
     value: float  # as measured
     unit: Unit  # as measured
     mg_dl: float
-    meter_serial: str
-    sequence_number: int
+    device: str  # a meter's serial, a CGM uploader's device, an imported file
+    source: SourceKind
+    sequence_number: int | None
     meter_time: datetime  # raw meter clock, no zone
     sample_type: str | None
     sample_location: str | None
     meal: str | None
     carbohydrate_g: float | None
+    identity: uuid.UUID  # the reading's identity (core.intake.identity)
+    range_flag: RangeFlag | None = None  # HI / LO: the value is the meter's limit
 
     @property
     def is_cgm(self) -> bool:
-        return self.sample_type == CGM_SAMPLE_TYPE
-
-    @property
-    def identity(self) -> str:
-        return f"{self.meter_serial}/{self.sequence_number}/{self.meter_time.isoformat()}"
+        return self.source is SourceKind.CGM
 
 
 def _urn(kind: str, key: str) -> str:
@@ -85,7 +84,7 @@ def observation(reading: ExportReading, patient_ref: str, device_ref: str) -> di
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "extension": extensions,
-        "identifier": [{"system": "urn:glucobridge:reading", "value": reading.identity}],
+        "identifier": [{"system": "urn:glucobridge:reading", "value": str(reading.identity)}],
         "status": "final",
         "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory"}]}],
         "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
@@ -126,15 +125,15 @@ def bundle(
     ]
     devices: dict[str, str] = {}
     for reading in readings:
-        if reading.meter_serial not in devices:
-            ref = _urn("device", reading.meter_serial)
-            devices[reading.meter_serial] = ref
+        if reading.device not in devices:
+            ref = _urn("device", reading.device)
+            devices[reading.device] = ref
             entries.append(
                 {
                     "fullUrl": ref,
                     "resource": {
                         "resourceType": "Device",
-                        "serialNumber": reading.meter_serial,
+                        "serialNumber": reading.device,
                         "type": {"text": "CGM" if reading.is_cgm else "blood glucose meter"},
                         "patient": {"reference": patient_ref},
                     },
@@ -143,8 +142,8 @@ def bundle(
     for reading in readings:
         entries.append(
             {
-                "fullUrl": _urn("reading", reading.identity),
-                "resource": observation(reading, patient_ref, devices[reading.meter_serial]),
+                "fullUrl": _urn("reading", str(reading.identity)),
+                "resource": observation(reading, patient_ref, devices[reading.device]),
             }
         )
     return {

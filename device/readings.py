@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from core.contract import MealTag, WireReading
+from core.contract import WireReading
 from core.units import Unit
+from core.vocabulary import MealTag
+from core.vocabulary import SampleLocation as VocabLocation
+from core.vocabulary import SampleType as VocabSampleType
+from core.vocabulary import SensorStatus as VocabStatus
 from device.clock import ClockCorrection
 from device.gls import ConcentrationUnit, GlsError, Meal, SensorStatus
 from device.gls.wire import snake_name
 from device.session import MeterRecord
 
 _MEALS: dict[Meal, MealTag] = {
-    Meal.BEFORE_MEAL: "before_meal",
-    Meal.AFTER_MEAL: "after_meal",
-    Meal.FASTING: "fasting",
-    Meal.CASUAL: "casual",
-    Meal.BEDTIME: "bedtime",
+    Meal.BEFORE_MEAL: MealTag.BEFORE_MEAL,
+    Meal.AFTER_MEAL: MealTag.AFTER_MEAL,
+    Meal.FASTING: MealTag.FASTING,
+    Meal.CASUAL: MealTag.CASUAL,
+    Meal.BEDTIME: MealTag.BEDTIME,
 }
 
 
@@ -66,9 +70,15 @@ def to_wire(record: MeterRecord, correction: ClockCorrection) -> WireReading:
         measured_at=correction.instant(user_facing),
         value=round(value, 2),
         unit=unit,
-        sample_type=snake_name(m.sample_type) if m.sample_type is not None else None,
-        sample_location=snake_name(m.sample_location) if m.sample_location is not None else None,
-        sensor_status=[snake_name(s) for s in SensorStatus if s in status],
+        sample_type=VocabSampleType(snake_name(m.sample_type))
+        if m.sample_type is not None
+        else None,
+        sample_location=(
+            VocabLocation(snake_name(m.sample_location)) if m.sample_location is not None else None
+        ),
+        sensor_status=[VocabStatus(snake_name(s)) for s in SensorStatus if s in status],
+        raw_record=bytes(m),
+        raw_context=bytes(c) if c is not None else None,
         meal=meal,
         carbohydrate_g=carbs,
         context=context or None,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from core.contract import MealTag
+from core.vocabulary import MealTag
 
 # Meter reading range: below 20 mg/dL meters show "LO", above 600 "HI".
 METER_MIN_MG_DL = 20
@@ -120,18 +120,20 @@ class GlucoseModel:
         out: list[ModelReading] = []
         for index, meal in enumerate(meals):
             before = meal.hour - PRE_MEAL_TEST.total_seconds() / 3600
-            tag: MealTag = "fasting" if index == 0 else "before_meal"
+            tag = MealTag.FASTING if index == 0 else MealTag.BEFORE_MEAL
             bolus = round(meal.carbs_g / 10, 1)  # a 1 U : 10 g insulin-to-carb ratio
             out.append(
                 ModelReading(at(before), level(before), tag, round(meal.carbs_g), None, bolus)
             )
             if rng.random() < 0.6:  # patients skip many post-meal tests
                 after = meal.hour + POST_MEAL_TEST.total_seconds() / 3600
-                out.append(ModelReading(at(after), level(after), "after_meal"))
+                out.append(ModelReading(at(after), level(after), MealTag.AFTER_MEAL))
         if exercise_at is not None:
             after_exercise = exercise_at + 1
-            out.append(ModelReading(at(after_exercise), level(after_exercise), "casual", None, 45))
-        out.append(ModelReading(at(22.5), level(22.5), "bedtime"))
+            out.append(
+                ModelReading(at(after_exercise), level(after_exercise), MealTag.CASUAL, None, 45)
+            )
+        out.append(ModelReading(at(22.5), level(22.5), MealTag.BEDTIME))
         return sorted(out, key=lambda r: r.at)
 
     def readings(self, first_day: date, days: int) -> Iterator[ModelReading]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from core.contract import MealTag
+from core.vocabulary import MealTag
 
 # A reading this close before a recorded meal was taken for that meal.
 BEFORE_MEAL_WINDOW = timedelta(minutes=45)
@@ -36,12 +36,12 @@ def _meal_context(at: datetime, meals: list[datetime]) -> MealTag | None:
     if any(at <= m <= at + BEFORE_MEAL_WINDOW for m in meals):
         previous = [m for m in meals if m < at]
         if at.hour < 10 and (not previous or at - previous[-1] >= FASTING_AFTER):
-            return "fasting"
-        return "before_meal"
+            return MealTag.FASTING
+        return MealTag.BEFORE_MEAL
     if any(at - AFTER_MEAL_TO <= m <= at - AFTER_MEAL_FROM for m in meals):
-        return "after_meal"
+        return MealTag.AFTER_MEAL
     if at.hour >= 21:
-        return "bedtime"
+        return MealTag.BEDTIME
     return None
 
 

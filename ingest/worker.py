@@ -26,9 +26,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from core.backoff import backoff_delay
 from core.contract import ALL_READINGS, BatchAck, Confirmations, acks_topic, shared
+from core.intake import (
+    BatchOutcome,
+    DecodedBatch,
+    Rejected,
+    decode_bridge_message,
+    write_isolating_bad_batches,
+)
 from core.settings import IngestSettings, MqttEndpoint
-from ingest import store
-from ingest.decode import DecodedBatch, Rejected, decode
 from ingest.metrics import IngestMetrics
 
 log = logging.getLogger("glucobridge.ingest")
@@ -227,12 +232,16 @@ class Worker:
         self.metrics.inbox.set(len(self.inbox))
         return batch
 
-    def _confirm(self, outcomes: list[store.BatchOutcome]) -> None:
+    def _confirm(self, outcomes: list[BatchOutcome]) -> None:
         """One confirmation message per bridge, listing its batches this commit covered."""
         by_bridge: dict[str, list[BatchAck]] = {}
         for o in outcomes:
             ack = BatchAck(
-                batch_id=o.batch_id, stored=o.stored, duplicates=o.duplicates, rejected=o.rejected
+                batch_id=o.batch_id,
+                stored=o.stored,
+                duplicates=o.duplicates,
+                rejected=o.rejected,
+                held=o.held,
             )
             by_bridge.setdefault(o.bridge_id, []).append(ack)
         for bridge_id, acks in by_bridge.items():
@@ -245,7 +254,7 @@ class Worker:
         batches: list[DecodedBatch] = []
         rejected: list[Rejected] = []
         for message in messages:
-            result = decode(message.topic, message.payload)
+            result = decode_bridge_message(message.topic, message.payload)
             if isinstance(result, Rejected):
                 log.warning("dead-lettered message on %s: %s", message.topic, result.reason)
                 rejected.append(result)
@@ -257,7 +266,7 @@ class Worker:
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.settings.database_url)
-                outcomes = store.write_isolating_bad_batches(conn, batches, rejected)
+                outcomes = write_isolating_bad_batches(conn, batches, rejected)
                 break
             except psycopg.OperationalError as exc:
                 # The database is down or restarting: hold the messages unacknowledged (the

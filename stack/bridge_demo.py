@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ DEMO_METER_CAPACITY = 1_000
 
 @dataclass(frozen=True)
 class DemoMeter:
+    patient_id: uuid.UUID  # the patient the bridge is registered to
     bridge_id: str
     serial: str
     zone: ZoneInfo
@@ -36,7 +38,7 @@ class DemoMeter:
 
 
 async def _sync_one(services: Services, meter_spec: DemoMeter, state: Path) -> int:
-    url = services.add_bridge(meter_spec.bridge_id)
+    url = services.add_bridge(meter_spec.bridge_id, meter_spec.patient_id)
     home = VirtualHome()
     store = BridgeStore(state / f"{meter_spec.bridge_id}.db")
     uplink = Uplink(url, meter_spec.bridge_id)

@@ -22,6 +22,7 @@ import psycopg
 
 from core.contract import WireReading
 from core.units import Unit
+from core.vocabulary import SampleLocation, SampleType
 from firmware_sim.model import ModelReading
 from firmware_sim.replay import replay
 from stack.bridge_demo import DemoMeter, sync_demo_patients
@@ -86,8 +87,8 @@ def demo_readings(patient: DemoPatient, today: date) -> list[WireReading]:
                 measured_at=local.replace(tzinfo=SHANGHAI),
                 value=row.mg_dl,
                 unit=Unit.MG_DL,
-                sample_type="capillary_whole_blood",
-                sample_location="finger",
+                sample_type=SampleType.CAPILLARY_WHOLE_BLOOD,
+                sample_location=SampleLocation.FINGER,
                 meal=row.meal,
             )
         )
@@ -103,9 +104,9 @@ def register_patients(database_url: str) -> None:
                 (p.id, p.name, "Asia/Shanghai"),
             )
             conn.execute(
-                "INSERT INTO meters (serial, patient_id) VALUES (%s, %s)"
-                " ON CONFLICT (serial) DO UPDATE SET patient_id = EXCLUDED.patient_id",
-                (p.meter_serial, p.id),
+                "INSERT INTO meters (patient_id, serial, claimed_at) VALUES (%s, %s, now())"
+                " ON CONFLICT (patient_id, serial) DO NOTHING",
+                (p.id, p.meter_serial),
             )
 
 
@@ -231,6 +232,7 @@ def _run(services: Services) -> None:
         # the virtual BLE link, syncs it and delivers through the broker (stack.bridge_demo).
         meters = [
             DemoMeter(
+                patient.id,
                 patient.bridge_id,
                 patient.meter_serial,
                 SHANGHAI,

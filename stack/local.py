@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 from core import db
 from stack.mosquitto import INGEST_USER, Mosquitto
@@ -38,12 +41,36 @@ class Services:
     mosquitto: Mosquitto | None
     postgres: Postgres | None
 
-    def add_bridge(self, bridge_id: str) -> str:
-        """MQTT credentials for a bridge on the private broker; returns its URL."""
+    def add_bridge(self, bridge_id: str, patient_id: uuid.UUID | None = None) -> str:
+        """Register a bridge to a patient (a new patient when none is named) and give it
+        MQTT credentials on the private broker; returns its broker URL. Ingest attaches
+        what the bridge delivers to that patient."""
         if self.mosquitto is None:
             raise RuntimeError("bridges on an external broker are provisioned by its operator")
+        register_bridge(self.database_url, bridge_id, patient_id)
         self.mosquitto.add_user(bridge_id)
         return self.mosquitto.url(bridge_id)
+
+
+def register_bridge(
+    database_url: str, bridge_id: str, patient_id: uuid.UUID | None = None
+) -> uuid.UUID:
+    """Record that a bridge belongs to a patient (a new patient when none is named), as the
+    API does when a patient registers one; returns the patient's id."""
+    with psycopg.connect(database_url) as conn:
+        if patient_id is None:
+            row = conn.execute(
+                "INSERT INTO patients (display_name) VALUES (%s) RETURNING id",
+                (f"patient of {bridge_id}",),
+            ).fetchone()
+            assert row is not None and isinstance(row[0], uuid.UUID)
+            patient_id = row[0]
+        conn.execute(
+            "INSERT INTO bridges (id, patient_id) VALUES (%s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET patient_id = EXCLUDED.patient_id, revoked_at = NULL",
+            (bridge_id, patient_id),
+        )
+    return patient_id
 
 
 @contextlib.contextmanager

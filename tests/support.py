@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from api.app import create_app
 from core.contract import MeterInfo, ReadingsBatch, WireReading
 from core.settings import ApiSettings
 from core.units import Unit
+from core.vocabulary import SampleLocation, SampleType
 from device.uplink import Uplink
 from stack.local import Services
 from stack.proc import free_port
@@ -26,8 +28,13 @@ CONFIRM_TIMEOUT_S = 30.0
 class Bridge(Uplink):
     @classmethod
     @contextlib.contextmanager
-    def connect(cls, services: Services, bridge_id: str) -> Iterator[Bridge]:
-        with cls(services.add_bridge(bridge_id), bridge_id) as bridge:
+    def connect(
+        cls, services: Services, bridge_id: str, patient_id: str | uuid.UUID | None = None
+    ) -> Iterator[Bridge]:
+        """A bridge registered to `patient_id` (a new patient when None), connected."""
+        patient = uuid.UUID(str(patient_id)) if patient_id is not None else None
+        bridge = cls(services.add_bridge(bridge_id, patient), bridge_id)
+        with bridge:
             yield bridge
 
     def send(self, *batches: ReadingsBatch) -> None:
@@ -55,8 +62,8 @@ def readings(
                 measured_at=at,
                 value=value,
                 unit=unit,
-                sample_type="capillary_plasma",
-                sample_location="finger",
+                sample_type=SampleType.CAPILLARY_PLASMA,
+                sample_location=SampleLocation.FINGER,
             )
         )
     return out
@@ -66,14 +73,48 @@ def batch(bridge_id: str, serial: str, items: list[WireReading]) -> ReadingsBatc
     return ReadingsBatch(bridge_id=bridge_id, meter=MeterInfo(serial=serial), readings=items)
 
 
-def add_patient(database_url: str, name: str, serial: str, tz: str = "UTC") -> str:
+def add_patient(
+    database_url: str, name: str, serial: str, tz: str = "UTC", *, bridge_id: str | None = None
+) -> str:
+    """A patient who has claimed the meter `serial`; their bridges' readings of it count.
+    With `bridge_id`, that (already registered) bridge is this patient's from now on."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "INSERT INTO patients (display_name, timezone) VALUES (%s, %s) RETURNING id", (name, tz)
         ).fetchone()
         assert row is not None
-        conn.execute("INSERT INTO meters (serial, patient_id) VALUES (%s, %s)", (serial, row[0]))
+        conn.execute(
+            "INSERT INTO meters (patient_id, serial, claimed_at) VALUES (%s, %s, now())",
+            (row[0], serial),
+        )
+        if bridge_id is not None:
+            moved = conn.execute(
+                "UPDATE bridges SET patient_id = %s WHERE id = %s", (row[0], bridge_id)
+            )
+            assert moved.rowcount == 1, f"bridge {bridge_id} is not registered"
         return str(row[0])
+
+
+def bridge_patient(database_url: str, bridge_id: str) -> str:
+    """The patient a bridge is registered to."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT patient_id FROM bridges WHERE id = %s", (bridge_id,)).fetchone()
+        assert row is not None, f"bridge {bridge_id} is not registered"
+        return str(row[0])
+
+
+def claim(database_url: str, patient_id: str | uuid.UUID, serial: str) -> None:
+    """The patient claims a meter (as POST .../meters does): its readings count."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO meters (patient_id, serial, claimed_at) VALUES (%s, %s, now())"
+            " ON CONFLICT (patient_id, serial) DO UPDATE SET claimed_at = now()",
+            (patient_id, serial),
+        )
+        conn.execute(
+            "UPDATE readings SET awaiting_claim = false WHERE patient_id = %s AND device = %s",
+            (patient_id, serial),
+        )
 
 
 def dead_letters(database_url: str) -> list[tuple[str, bytes, str]]:
@@ -124,7 +165,7 @@ def stored_identities(database_url: str, serial_prefix: str) -> list[tuple[str, 
     with psycopg.connect(database_url) as conn:
         return sorted(
             conn.execute(
-                "SELECT meter_serial, sequence_number FROM readings WHERE meter_serial LIKE %s",
+                "SELECT device, sequence_number FROM readings WHERE device LIKE %s",
                 (serial_prefix + "%",),
             ).fetchall()
         )

@@ -16,7 +16,7 @@ from tests.support import Bridge, add_patient, batch, readings
 def test_a_published_batch_reads_back_through_the_api(
     database: str, ingest_worker: Worker, bridge: Bridge, api: httpx.Client
 ) -> None:
-    patient = add_patient(database, "王芳", "SN-E2E-1")
+    patient = add_patient(database, "王芳", "SN-E2E-1", bridge_id=bridge.bridge_id)
     api.headers.update(owner_auth(database, patient))  # the patient signed in
     sent = readings(12)
     bridge.send(batch(bridge.bridge_id, "SN-E2E-1", sent))
@@ -35,7 +35,7 @@ def test_a_published_batch_reads_back_through_the_api(
 def test_values_come_back_in_the_unit_the_user_prefers_with_the_measured_value_kept(
     database: str, ingest_worker: Worker, bridge: Bridge, api: httpx.Client
 ) -> None:
-    patient = add_patient(database, "Li", "SN-E2E-2")
+    patient = add_patient(database, "Li", "SN-E2E-2", bridge_id=bridge.bridge_id)
     api.headers.update(owner_auth(database, patient))  # the patient signed in
     sent = readings(3, unit=Unit.MMOL_L)
     bridge.send(batch(bridge.bridge_id, "SN-E2E-2", sent))
@@ -55,7 +55,7 @@ def test_values_come_back_in_the_unit_the_user_prefers_with_the_measured_value_k
 def test_pages_walk_every_reading_once(
     database: str, ingest_worker: Worker, bridge: Bridge, api: httpx.Client
 ) -> None:
-    patient = add_patient(database, "Paging", "SN-E2E-3")
+    patient = add_patient(database, "Paging", "SN-E2E-3", bridge_id=bridge.bridge_id)
     api.headers.update(owner_auth(database, patient))  # the patient signed in
     bridge.send(batch(bridge.bridge_id, "SN-E2E-3", readings(25)))
 

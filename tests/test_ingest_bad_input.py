@@ -18,7 +18,7 @@ def _stored(database: str, serial: str) -> list[int]:
         return sorted(
             r[0]
             for r in conn.execute(
-                "SELECT sequence_number FROM readings WHERE meter_serial = %s", (serial,)
+                "SELECT sequence_number FROM readings WHERE device = %s", (serial,)
             )
         )
 
@@ -94,15 +94,14 @@ def test_a_text_the_database_refuses_is_dead_lettered_not_retried_forever(
     database: str, ingest_worker: Worker, bridge: Bridge
 ) -> None:
     at = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-    nul = WireReading(
+    one = WireReading(
         sequence_number=1,
         meter_time=at.replace(tzinfo=None),
         measured_at=at,
         value=100,
         unit="mg/dL",
-        sample_type="capillary\x00plasma",
     )
-    poisoned = batch(bridge.bridge_id, "SN-NUL", [nul])
+    poisoned = batch(bridge.bridge_id, "SN\x00NUL", [one])  # PostgreSQL text holds no NUL
     healthy = batch(bridge.bridge_id, "SN-OK", readings(2))
     bridge.send(poisoned, healthy)
 

@@ -101,8 +101,8 @@ _SILENT_PATIENTS = """
 SELECT t.patient_id, t.max_hours_without_reading, last.measured_at
 FROM alert_thresholds t
 CROSS JOIN LATERAL (
-    SELECT measured_at FROM readings r
-    WHERE r.patient_id = t.patient_id AND r.sample_type IS DISTINCT FROM 'control_solution'
+    SELECT measured_at FROM counted_readings r
+    WHERE r.patient_id = t.patient_id
     ORDER BY measured_at DESC LIMIT 1
 ) last
 WHERE t.max_hours_without_reading IS NOT NULL
@@ -112,13 +112,12 @@ WHERE t.max_hours_without_reading IS NOT NULL
 """
 
 _UNSYNCED_METERS = """
-SELECT s.patient_id, s.meter_serial, s.last_received_at
+SELECT s.patient_id, s.device, s.last_received_at
 FROM meter_syncs s LEFT JOIN alert_thresholds t USING (patient_id)
-WHERE s.patient_id IS NOT NULL
-  AND s.last_received_at
+WHERE s.last_received_at
       < %(now)s - make_interval(days => coalesce(t.meter_sync_days, %(default_days)s))
   AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.patient_id = s.patient_id
-                  AND a.kind = 'meter_not_synced' AND a.subject = s.meter_serial
+                  AND a.kind = 'meter_not_synced' AND a.subject = s.device
                   AND a.ended_at IS NULL AND a.delivery = 'page')
 """
 
@@ -133,9 +132,8 @@ SELECT r.patient_id, count(*) AS n,
            WHEN t.unit = 'mmol/L' THEN r.mg_dl < t.low * %(factor)s
            ELSE r.mg_dl < t.low END) AS below,
        coalesce(max(t.time_below_range_pct), %(default_pct)s) AS limit_pct
-FROM readings r LEFT JOIN alert_thresholds t USING (patient_id)
-WHERE r.measured_at >= %(since)s AND r.measured_at <= %(now)s AND r.patient_id IS NOT NULL
-  AND r.sample_type IS DISTINCT FROM 'control_solution'
+FROM counted_readings r LEFT JOIN alert_thresholds t USING (patient_id)
+WHERE r.measured_at >= %(since)s AND r.measured_at <= %(now)s
 GROUP BY r.patient_id
 """
 

@@ -93,7 +93,7 @@ class Reading:
     unit: Unit
     mg_dl: float
     sensor_status: tuple[str, ...] = ()
-    meter_serial: str = ""
+    device: str = ""  # the meter (or other device) that measured it
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,10 @@ CHECKPOINT = "readings"
 _NEW_READINGS = """
 WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS upto)
 SELECT horizon.upto::text, r.patient_id, r.measured_at, r.received_at, r.value, r.unit,
-       r.mg_dl, r.sensor_status, r.meter_serial
+       r.mg_dl, r.sensor_status, r.device
 FROM horizon
-LEFT JOIN readings r
+LEFT JOIN counted_readings r
   ON r.ingest_xact >= %(since)s::xid8 AND r.ingest_xact < horizon.upto
- AND r.patient_id IS NOT NULL
- AND r.sample_type IS DISTINCT FROM 'control_solution'
 ORDER BY r.patient_id, r.measured_at
 """
 
@@ -196,13 +194,12 @@ def record_syncs(conn: Conn, patient: uuid.UUID, readings: Iterable[Reading]) ->
     """Remember when each meter last delivered; returns the serials seen."""
     latest: dict[str, datetime] = {}
     for r in readings:
-        if r.meter_serial not in latest or r.received_at > latest[r.meter_serial]:
-            latest[r.meter_serial] = r.received_at
+        if r.device not in latest or r.received_at > latest[r.device]:
+            latest[r.device] = r.received_at
     for serial, at in latest.items():
         conn.execute(
-            "INSERT INTO meter_syncs (meter_serial, patient_id, last_received_at)"
-            " VALUES (%s, %s, %s) ON CONFLICT (meter_serial) DO UPDATE SET"
-            " patient_id = EXCLUDED.patient_id,"
+            "INSERT INTO meter_syncs (device, patient_id, last_received_at)"
+            " VALUES (%s, %s, %s) ON CONFLICT (patient_id, device) DO UPDATE SET"
             " last_received_at = greatest(meter_syncs.last_received_at, EXCLUDED.last_received_at)",
             (serial, patient, at),
         )

@@ -1,4 +1,5 @@
-"""Readings written straight into the real database (the ingest path has its own tests)."""
+"""Readings written into the real database through the one intake (`core.intake.write`),
+without the broker: the ingest path has its own tests."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import httpx
 import psycopg
 
 from api.auth import Role, issue_access_token
+from core.contract import MeterInfo, WireReading
+from core.intake import DecodedBatch, reading_identity, write
 from core.settings import DEV_JWT_SECRET
-from core.units import MG_DL_PER_MMOL_L
+from core.units import Unit
+from core.vocabulary import MealTag, SampleType, SensorStatus
 
 
 @dataclass
@@ -50,35 +54,43 @@ def add_patient(
 
 
 def insert(database_url: str, patient: uuid.UUID, rows: Sequence[Row], serial: str) -> None:
-    """One transaction, like an ingest write; sequence numbers per meter from 1."""
-    with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "INSERT INTO meters (serial, patient_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (serial, patient),
+    """One write through the one intake, like an ingest write, from a device the patient
+    owns; sequence numbers per meter from 1. A row's `received_at` (a reading synced long
+    after it was taken) is set afterwards, as the database clock cannot be moved."""
+    readings = [
+        WireReading(
+            sequence_number=i + 1,
+            meter_time=r.measured_at.replace(tzinfo=None),
+            measured_at=r.measured_at,
+            value=r.value,
+            unit=Unit(r.unit),
+            sample_type=SampleType(r.sample_type) if r.sample_type else None,
+            sensor_status=[SensorStatus(s) for s in r.sensor_status],
+            meal=MealTag(r.meal) if r.meal else None,
         )
-        with conn.cursor().copy(
-            "COPY readings (measured_at, meter_serial, sequence_number, meter_time, patient_id,"
-            " bridge_id, batch_id, value, unit, mg_dl, sample_type, sensor_status, meal,"
-            " received_at) FROM STDIN"
-        ) as copy:
-            batch = uuid.uuid4()
-            for i, r in enumerate(rows):
-                mg_dl = r.value if r.unit == "mg/dL" else r.value * MG_DL_PER_MMOL_L
-                copy.write_row(
+        for i, r in enumerate(rows)
+    ]
+    decoded = DecodedBatch(
+        "tests/analytics",
+        b"",
+        "home-test",
+        uuid.uuid4(),
+        MeterInfo(serial=serial),
+        readings,
+        patient_id=patient,
+        claims_device=True,
+    )
+    with psycopg.connect(database_url) as conn:
+        (outcome,) = write(conn, [decoded], [])
+        assert outcome.stored + outcome.duplicates == len(rows)
+        for r, w in zip(rows, readings, strict=True):
+            if r.received_at is not None:
+                conn.execute(
+                    "UPDATE readings SET received_at = %s WHERE identity = %s",
                     (
-                        r.measured_at,
-                        serial,
-                        i + 1,
-                        r.measured_at.replace(tzinfo=None),
-                        patient,
-                        "home-test",
-                        batch,
-                        r.value,
-                        r.unit,
-                        mg_dl,
-                        r.sample_type,
-                        r.sensor_status,
-                        r.meal,
-                        r.received_at or datetime.now().astimezone(),
-                    )
+                        r.received_at,
+                        reading_identity(
+                            patient, serial, w.source_kind, w.sequence_number, w.meter_time, w.value
+                        ),
+                    ),
                 )

@@ -102,7 +102,7 @@ def test_a_bridge_may_publish_only_under_its_own_id(
         uplink.publish(own)
         uplink.wait_confirmed([own.batch_id], CONFIRM_TIMEOUT_S)
     with psycopg.connect(cast.database_url) as conn:
-        serials = {r[0] for r in conn.execute("SELECT meter_serial FROM readings")}
+        serials = {r[0] for r in conn.execute("SELECT device FROM readings")}
     assert serials == {"SN-OWN"}
 
 
@@ -130,10 +130,16 @@ def test_claiming_a_meter_attaches_its_held_readings(
     assert claimed.status_code == 200, claimed.text
     assert claimed.json()["attached_readings"] == 4
     wait_for(lambda: len(client.get(url, headers=patient.auth).json()["items"]) == 4)
+    # Another patient claiming the same serial attaches nothing of this patient's, and is
+    # told nothing about whether anyone else has the meter.
     other = cast["other_patient"]
     stolen = client.post(
         f"/api/v1/patients/{other.patient_id}/meters",
         json={"serial": "SN-HELD-1"},
         headers=other.auth,
     )
-    assert stolen.status_code == 409
+    assert stolen.status_code == 200
+    assert stolen.json()["attached_readings"] == 0
+    theirs = f"/api/v1/patients/{other.patient_id}/readings"
+    assert client.get(theirs, headers=other.auth).json()["items"] == []
+    assert len(client.get(url, headers=patient.auth).json()["items"]) == 4

@@ -15,8 +15,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 
 from core.contract import MeterInfo, ReadingsBatch, readings_topic
-from ingest import store
-from ingest.decode import DecodedBatch, decode
+from core.intake import DecodedBatch, decode_bridge_message, write
 from stack.data import shipped
 from stack.demo import DEMO_PATIENTS, demo_readings
 from tests.api.conftest import Cast
@@ -27,11 +26,16 @@ IGLU_FILE = ("iglu", "example_data_5_subject.csv")  # in the shipped data (stack
 
 
 def _store_demo_readings(cast: Cast) -> int:
-    """The demo patient's real fingersticks, decoded and stored as ingest would."""
+    """The demo patient's real fingersticks, decoded and stored as ingest would, from the
+    patient's own bridge and claimed meter."""
     with psycopg.connect(cast.database_url) as conn:
         conn.execute(
-            "INSERT INTO meters (serial, patient_id) VALUES (%s, %s)",
-            (DEMO.meter_serial, cast.patient.patient_id),
+            "INSERT INTO meters (patient_id, serial, claimed_at) VALUES (%s, %s, now())",
+            (cast.patient.patient_id, DEMO.meter_serial),
+        )
+        conn.execute(
+            "INSERT INTO bridges (id, patient_id) VALUES (%s, %s)",
+            (DEMO.bridge_id, cast.patient.patient_id),
         )
         conn.execute(
             "UPDATE patients SET display_name = %s, timezone = 'Asia/Shanghai' WHERE id = %s",
@@ -42,9 +46,9 @@ def _store_demo_readings(cast: Cast) -> int:
         message = ReadingsBatch(
             bridge_id=DEMO.bridge_id, meter=MeterInfo(serial=DEMO.meter_serial), readings=wire
         )
-        decoded = decode(readings_topic(DEMO.bridge_id), message.to_json())
+        decoded = decode_bridge_message(readings_topic(DEMO.bridge_id), message.to_json())
         assert isinstance(decoded, DecodedBatch) and not decoded.rejected
-        store.write(conn, [decoded], [])
+        write(conn, [decoded], [])
     return len(wire)
 
 
@@ -89,7 +93,7 @@ def test_csv_and_open_mhealth_exports_carry_every_reading(client: httpx.Client, 
     auth = cast.patient.auth
     rows = list(csv.DictReader(io.StringIO(client.get(f"{base}/readings.csv", headers=auth).text)))
     assert len(rows) == count
-    assert {r["meter_serial"] for r in rows} == {DEMO.meter_serial}
+    assert {r["device"] for r in rows} == {DEMO.meter_serial}
     omh = client.get(f"{base}/openmhealth", params={"unit": "mmol/L"}, headers=auth).json()
     assert len(omh["items"]) == count
     point = omh["items"][0]

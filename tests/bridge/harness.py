@@ -107,7 +107,7 @@ def stored(database_url: str, serial: str) -> list[tuple[int, object, object, ob
             (r[0], r[1], r[2], r[3])
             for r in conn.execute(
                 "SELECT sequence_number, meter_time, measured_at, context FROM readings"
-                " WHERE meter_serial = %s ORDER BY meter_time",
+                " WHERE device = %s ORDER BY meter_time",
                 (serial,),
             )
         ]

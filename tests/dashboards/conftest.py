@@ -16,6 +16,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from api.auth import hash_password
+from core.contract import MeterInfo
+from core.intake import DecodedBatch, write
 from core.settings import ApiSettings
 from stack.demo import (
     DEMO_PATIENTS,
@@ -51,13 +53,6 @@ RECORDED_CARBS_G = 45.0
 STRANGER_EMAIL = "stranger@demo.glucobridge.org"
 STRANGER_PASSWORD = "no grant for me, thanks"
 
-_READING = """
-INSERT INTO readings (measured_at, meter_serial, sequence_number, meter_time, patient_id,
-                      bridge_id, batch_id, value, unit, mg_dl, sample_type, sample_location,
-                      meal, carbohydrate_g)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
-
 
 @dataclass
 class Site:
@@ -72,30 +67,24 @@ def _seed(database_url: str) -> Site:
     today = datetime.now(SHANGHAI).date()
     with psycopg.connect(database_url) as conn:
         for i, patient in enumerate(DEMO_PATIENTS):
-            batch = uuid.uuid4()
-            rows = []
-            for r in demo_readings(patient, today):
-                carbs = RECORDED_CARBS_G if i == 0 and r.meal == "before_meal" else None
-                rows.append(
-                    (
-                        r.measured_at,
-                        patient.meter_serial,
-                        r.sequence_number,
-                        r.meter_time,
-                        patient.id,
-                        patient.bridge_id,
-                        batch,
-                        r.value,
-                        r.unit.value,
-                        r.value,
-                        r.sample_type,
-                        r.sample_location,
-                        r.meal,
-                        carbs,
-                    )
-                )
-            with conn.cursor() as cur:
-                cur.executemany(_READING, rows)
+            # The demo patient's own meter, through the one intake as ingest would store it.
+            readings = [
+                r.model_copy(update={"carbohydrate_g": RECORDED_CARBS_G})
+                if i == 0 and r.meal == "before_meal"
+                else r
+                for r in demo_readings(patient, today)
+            ]
+            decoded = DecodedBatch(
+                "tests/dashboards",
+                b"",
+                patient.bridge_id,
+                uuid.uuid4(),
+                MeterInfo(serial=patient.meter_serial),
+                readings,
+                patient_id=patient.id,
+                claims_device=True,
+            )
+            write(conn, [decoded], [])
         conn.execute(
             "INSERT INTO users (email, display_name, role, password_hash)"
             " VALUES (%s, 'Stranger', 'nutritionist', %s)",
