@@ -20,6 +20,7 @@ from typing import Annotated, Literal, get_args
 
 from fastapi import Depends, Path, Request
 
+from api import audit_log as audit
 from api.auth import CLINICAL_ROLES, Caller, CurrentUser, Role
 from api.problems import not_found
 from api.state import client_address, pool_of
@@ -75,13 +76,6 @@ ORDER BY g.created_at
 LIMIT 1
 """
 
-_AUDIT = """
-INSERT INTO audit_log (actor_user_id, actor_role, patient_id, action, method, path,
-                       client_address, request_id, grant_id)
-VALUES (%(actor)s, %(role)s, %(patient)s, %(action)s, %(method)s, %(path)s,
-        %(address)s, %(request_id)s, %(grant)s)
-"""
-
 
 def _action(request: Request) -> str:
     """The route's name (its operation), as the patient will read it in their access log."""
@@ -123,19 +117,19 @@ def require_patient(
                     raise not_found("patient")
                 grant_id = grant[0]
             request_id = request_id_of(request)
-            await conn.execute(
-                _AUDIT,
-                {
-                    "actor": caller.id,
-                    "role": caller.role.value,
-                    "patient": patient_id,
-                    "action": _action(request),
-                    "method": request.method,
-                    "path": request.url.path,
-                    "address": client_address(request),
-                    "request_id": request_id,
-                    "grant": grant_id,
-                },
+            await audit.record(
+                conn,
+                audit.AuditEntry(
+                    patient_id=patient_id,
+                    action=_action(request),
+                    method=request.method,
+                    path=request.url.path,
+                    request_id=request_id,
+                    client_address=client_address(request),
+                    actor_user_id=caller.id,
+                    actor_role=caller.role.value,
+                    grant_id=grant_id,
+                ),
             )
         return AccessContext(patient_id, caller, is_owner, grant_id, request_id)
 

@@ -1,7 +1,7 @@
 """The audit trail as the patient sees it, and the request id that ties a row to a request.
 
-Rows are written by `api.access` on every patient-scoped request; the table refuses UPDATE
-and DELETE (a trigger, migration 0004), so the log only grows.
+Rows are written through `api.audit_log.record`: by `api.access` on every patient-scoped
+request, and by the other doors (Nightscout followers, FHIR clients).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from datetime import datetime
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from psycopg.rows import class_row
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api import paging
 from api.access import OwnerAccess, request_id_of
+from api.audit_log import ActorKind, Outcome
 from api.paging import Cursor, Limit, Page
 from api.problems import PATIENT_RESPONSES
 from api.state import pool_of
@@ -39,9 +40,11 @@ def install(app: FastAPI) -> None:
 class AccessLogEntry(BaseModel):
     id: int
     at: datetime
-    actor_user_id: uuid.UUID
-    actor_name: str
+    actor_kind: ActorKind
+    actor_user_id: uuid.UUID | None
+    actor_name: str = Field(description="the user's name, or the token's or client's")
     actor_role: str
+    outcome: Outcome
     action: str
     method: str
     path: str
@@ -55,9 +58,11 @@ class AccessLogEntry(BaseModel):
                 {
                     "id": 42,
                     "at": "2026-11-02T09:15:00Z",
+                    "actor_kind": "user",
                     "actor_user_id": "0b7e4c1a-8f0e-4f7e-9d51-2a2c1b7f6a10",
                     "actor_name": "Dr. Chen",
                     "actor_role": "clinician",
+                    "outcome": "allowed",
                     "action": "list_readings",
                     "method": "GET",
                     "path": "/api/v1/patients/6f1c.../readings",
@@ -71,8 +76,12 @@ class AccessLogEntry(BaseModel):
 
 
 _LOG = """
-SELECT a.id, a.at, a.actor_user_id, coalesce(u.display_name, '(deleted user)') AS actor_name,
-       a.actor_role, a.action, a.method, a.path, a.client_address, a.request_id, a.grant_id
+SELECT a.id, a.at, a.actor_kind, a.actor_user_id,
+       coalesce(u.display_name, a.actor_label,
+                CASE WHEN a.actor_user_id IS NOT NULL THEN '(deleted user)' ELSE a.actor_kind END)
+           AS actor_name,
+       a.actor_role, a.outcome, a.action, a.method, a.path, a.client_address, a.request_id,
+       a.grant_id
 FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id
 WHERE a.patient_id = %(patient)s AND (%(before)s::bigint IS NULL OR a.id < %(before)s)
 ORDER BY a.id DESC

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request, Response
 from psycopg.rows import class_row
 from pydantic import BaseModel, Field
 
+from api import audit_log as audit
 from api import paging
 from api.access import SCOPES, AnyGrantAccess, OwnerAccess, ReadingsAccess, Scope, request_id_of
 from api.auth import CLINICAL_ROLES, CurrentUser
@@ -153,23 +154,19 @@ async def list_patients(
         rows = await cur.fetchall()
         # Names are patient data: each patient listed sees this in their access log.
         shown = rows[:limit]
-        if shown:
-            await cur.executemany(
-                "INSERT INTO audit_log (actor_user_id, actor_role, patient_id, action, method,"
-                " path, client_address, request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        caller.id,
-                        caller.role.value,
-                        p.id,
-                        "list_patients",
-                        request.method,
-                        request.url.path,
-                        client_address(request),
-                        request_id_of(request),
-                    )
-                    for p in shown
-                ],
+        for p in shown:
+            await audit.record(
+                conn,
+                audit.AuditEntry(
+                    patient_id=p.id,
+                    action="list_patients",
+                    method=request.method,
+                    path=request.url.path,
+                    request_id=request_id_of(request),
+                    client_address=client_address(request),
+                    actor_user_id=caller.id,
+                    actor_role=caller.role.value,
+                ),
             )
     more = len(rows) > limit
     last = shown[-1] if more and shown else None
