@@ -31,7 +31,7 @@ FIVE_MINUTES = timedelta(minutes=5)
 def sha1(secret: str) -> str:
     """xDrip+ `Hashing.sha1().hashBytes(secret.getBytes(UTF_8)).toString()`, Juggluco
     `sha1encode`, xDrip4iOS `apiKey.sha1()`, the LibreLinkUp README's `sha1sum`."""
-    return hashlib.sha1(secret.encode()).hexdigest()
+    return hashlib.sha1(secret.encode(), usedforsecurity=False).hexdigest()
 
 
 def java_date_string(at: datetime) -> str:
