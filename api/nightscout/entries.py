@@ -14,8 +14,8 @@ reading's identity is (patient, device, source, instant, value), so a re-upload 
 duplicate and a changed value at the same instant is stored and flagged as a conflict
 (core.intake.identity). `meter_time` is the instant's UTC wall clock, so one entry sent
 with `+0800` and again with `Z` is still one reading; the sender's offset is kept in
-`time_offset_minutes`. The trend and raw-signal fields are kept in the reading's context
-and served back.
+`time_offset_minutes`. The entry's own fields are kept in the reading's context (so a
+dead letter shows the entry as it came); the trend and raw-signal ones are served back.
 """
 
 from __future__ import annotations

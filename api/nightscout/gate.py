@@ -193,7 +193,8 @@ async def _resolve(request: Request, write: bool) -> SiteAccess:
     # The v2 exchange carries its token in the path (GET /api/v2/authorization/request/{token}).
     path_token = request.path_params.get("token")
     if isinstance(path_token, str) and path_token.strip():
-        presented.insert(0, Presented(Kind.TOKEN, path_token.strip()))
+        value = path_token.strip()[: credentials.MAX_CREDENTIAL_LENGTH]
+        presented.insert(0, Presented(Kind.TOKEN, value))
     jwt_secret = settings_of(request).jwt_secret
     refusal: NightscoutError | None = None
     granted: SiteAccess | None = None
