@@ -140,6 +140,17 @@ SELECT count(*) FROM nightscout_auth_failures WHERE address = %s AND at > now() 
 """
 
 
+# One row per refused credential; the address's rows older than the window go at the same
+# time, so the table holds at most one window of failures per address.
+_FAILED = """
+WITH pruned AS (
+    DELETE FROM nightscout_auth_failures
+    WHERE address = %(address)s AND at <= now() - %(window)s
+)
+INSERT INTO nightscout_auth_failures (address) VALUES (%(address)s)
+"""
+
+
 def _logged_path(request: Request) -> str:
     path = request.url.path
     token = request.path_params.get("token")
@@ -243,9 +254,7 @@ async def _resolve(request: Request, write: bool) -> SiteAccess:
             # A good credential asking for more than it may (a follower posting) is not a
             # guess: only credentials that name nothing in force count toward the throttle.
             if presented and (chosen is None or not chosen.in_force):
-                await conn.execute(
-                    "INSERT INTO nightscout_auth_failures (address) VALUES (%s)", (address,)
-                )
+                await conn.execute(_FAILED, {"address": address, "window": LOGIN_WINDOW})
             if known_site is not None:
                 kind: audit.ActorKind = (
                     chosen.actor_kind

@@ -67,17 +67,24 @@ def _site_param(
 site_router.dependencies.append(Depends(_site_param))
 
 
+# The OpenAPI document lists each operation once, under /ns/{site}/; the root copies are
+# the same operations (the credential names the site) and are said so there.
+ROOT_TOO = "Also answered at the same path from the root, where the credential names the site."
+
+
 def _route(method: str, *paths: str, summary: str) -> Callable[[Callable[..., Any]], Any]:
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        for router in (site_router, root_router):
+        for router, documented in ((site_router, True), (root_router, False)):
             for path in paths:
                 router.add_api_route(
                     path,
                     endpoint,
                     methods=[method],
                     summary=summary,
+                    description=ROOT_TOO,
                     responses=RESPONSES,
                     response_model=None,
+                    include_in_schema=documented,
                 )
         return endpoint
 
@@ -187,11 +194,9 @@ async def ns_status(request: Request, access: Reader) -> dict[str, Any]:
 
 
 @_route("GET", "/api/v1/experiments/test", summary="Nightscout: is this the uploader secret?")
-async def ns_experiments_test(access: Reader) -> dict[str, str]:
+async def ns_experiments_test(access: Writer) -> dict[str, str]:
     # Nightscout lets only the API secret through here (permission authorization:debug:test);
-    # apps use it to check the secret they were given.
-    if not access.may_write:
-        raise unauthorized()
+    # apps use it to check the secret they were given. A follower token is refused.
     return {"status": "ok"}
 
 
@@ -262,9 +267,14 @@ async def ns_entries_of_type(
 
 
 async def _json_body(request: Request) -> list[object]:
-    body = await request.body()
-    if len(body) > MAX_UPLOAD_BYTES:
-        raise too_large(f"at most {MAX_UPLOAD_BYTES // 2**20} MiB per request")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # never more than the limit in memory
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            raise too_large(f"at most {MAX_UPLOAD_BYTES // 2**20} MiB per request")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         parsed = json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -183,6 +183,17 @@ def test_the_v2_exchange_gives_a_jwt_that_lasts_only_as_long_as_the_grant(
     assert paths and all(follower["token"] not in path for (path,) in paths)
 
 
+def test_only_the_uploader_secret_passes_the_secret_check(site: Site) -> None:
+    follower = site.token("Watch")["token"]
+    with site.client() as app:
+        # xDrip4iOS checks the secret it was given with GET /api/v1/experiments/test.
+        ok = app.get(
+            site.url + "/api/v1/experiments/test", headers={"api-secret": sha1(site.secret)}
+        )
+        assert (ok.status_code, ok.json()) == (200, {"status": "ok"})
+        _assert_refused(app.get(site.url + "/api/v1/experiments/test", params={"token": follower}))
+
+
 def test_repeated_failures_from_one_address_are_slowed(site: Site) -> None:
     with site.client() as app:
         for _ in range(MAX_FAILURES_PER_ADDRESS):
