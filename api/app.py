@@ -15,6 +15,7 @@ from api import (
     care_team,
     exports,
     imports,
+    nightscout,
     pages,
     patients,
     problems,
@@ -49,7 +50,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     problems.install(app)
     audit.install(app)
-    for module in (auth, users, patients, care_team, readings, exports, imports, audit):
+    for module in (auth, users, patients, care_team, readings, exports, imports, audit, nightscout):
         app.include_router(module.router)
     # Every route of these routers is patient-scoped: the access check (grant with this
     # scope, audit row) runs before the route's own dependencies.

@@ -111,7 +111,7 @@ class GrantOut(BaseModel):
 
 _GRANT_COLUMNS = """
 g.id, g.patient_id, g.grantee_user_id, g.grantee_organisation_id,
-coalesce(u.display_name, o.name) AS grantee_name, g.scopes, g.status,
+coalesce(u.display_name, o.name, g.grantee_label) AS grantee_name, g.scopes, g.status,
 (g.status = 'active' AND (g.expires_at IS NULL OR g.expires_at > now())) AS in_force,
 g.expires_at, g.requested_by, g.note, g.created_at, g.decided_at, g.revoked_at
 """
