@@ -210,7 +210,9 @@ def register(
     else:
         assert key is not None
         body["jwks"] = key.jwks()
-    response = http.post(f"/api/v1/organisations/{clinic}/fhir-clients", json=body, headers=admin.auth)
+    response = http.post(
+        f"/api/v1/organisations/{clinic}/fhir-clients", json=body, headers=admin.auth
+    )
     assert response.status_code == 201, response.text
     return uuid.UUID(response.json()["client_id"])
 

@@ -298,6 +298,8 @@ def test_registration_refuses_a_private_key_and_unknown_scopes(
     assert leaked.status_code == 422 and "private" in leaked.text
     for scope in ("patient/Observation.rs", "system/Medication.rs", "system/Patient.c"):
         response = http.post(
-            path, json={"name": "x", "scopes": [scope], "jwks": key.jwks()}, headers=world.admin.auth
+            path,
+            json={"name": "x", "scopes": [scope], "jwks": key.jwks()},
+            headers=world.admin.auth,
         )
         assert response.status_code == 422, (scope, response.text)
