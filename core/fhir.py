@@ -158,13 +158,13 @@ def bundle(
 # Open mHealth blood-glucose 4.0 -------------------------------------------------------------
 
 OMH_SCHEMA: Final = {"namespace": "omh", "name": "blood-glucose", "version": "4.0"}
+# The schema's specimen sources (specimen-source-2.x: breath, capillary blood, interstitial
+# fluid, saliva, sweat, tears, urine). A capillary sample is capillary blood whether the
+# meter reports it as whole blood or plasma; venous and arterial samples have no value in
+# the schema, so they carry none.
 _SPECIMEN = {
     "capillary_whole_blood": "capillary blood",
-    "capillary_plasma": "plasma",
-    "venous_whole_blood": "whole blood",
-    "venous_plasma": "plasma",
-    "arterial_whole_blood": "whole blood",
-    "arterial_plasma": "plasma",
+    "capillary_plasma": "capillary blood",
     "interstitial_fluid": "interstitial fluid",
 }
 _MEAL = {"before_meal": "before meal", "after_meal": "after meal", "fasting": "fasting"}

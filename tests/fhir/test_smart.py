@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import jwt
@@ -189,8 +189,8 @@ def test_a_symmetric_or_unsigned_assertion_is_refused(http: httpx.Client, world:
 
 
 class _JwksServer(BaseHTTPRequestHandler):
-    jwks: dict[str, Any] = {}
-    requests: list[str] = []  # noqa: RUF012 - the test reads what was fetched
+    jwks: ClassVar[dict[str, Any]] = {}
+    requests: ClassVar[list[str]] = []  # the Accept header of each fetch
 
     def do_GET(self) -> None:
         type(self).requests.append(self.headers.get("Accept", ""))
@@ -201,7 +201,7 @@ class _JwksServer(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
