@@ -336,7 +336,10 @@ def _entry(
         if patient_id not in patients.values():
             return _refused("400 Bad Request", "this Patient is not the patient of the submission")
         return _acknowledged("the patient is known here; nothing stored")
-    if subject_of(resource, patients) != patient_id:
+    subject = subject_of(resource, patients)
+    # A cgm-device need not name its patient (Device.patient is optional); all else must.
+    named_other = subject is not None and subject != patient_id
+    if named_other or (subject is None and kind != "Device"):
         return _refused("400 Bad Request", "subject must be the patient of the submission")
     if kind == "Device":
         problems = violations(resource, Profile.DEVICE)

@@ -69,12 +69,12 @@ def _day(patient: uuid.UUID) -> tuple[dict[str, Any], list[float]]:
     """A submission bundle: the sensor, a day of readings, their summary with its members."""
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
     values = [float(90 + (i * 7) % 120) for i in range(READINGS)]
+    # As the guide's cgmDeviceExample: no Device.patient (the readings name the patient).
     device = {
         "resourceType": "Device",
         "identifier": [{"system": "https://acme.example/devices", "value": "77"}],
         "deviceName": [{"name": "Acme CGM System", "type": "user-friendly-name"}],
         "serialNumber": SERIAL,
-        "patient": {"reference": f"Patient/{patient}"},
     }
     entries = [_entry(device, "urn:uuid:device")]
     entries += [
