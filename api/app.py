@@ -14,6 +14,7 @@ from api import (
     auth,
     care_team,
     exports,
+    fhir,
     imports,
     nightscout,
     pages,
@@ -60,6 +61,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         alerts_routes.webhooks_router,
         dependencies=[Depends(require_patient("alerts", owner_only=True))],
     )
+    # The FHIR endpoint for hospital systems (its own app under /fhir/r4, its own gate).
+    fhir.install(app)
     # Dashboards: data routes gated per route by require_patient, and the static pages.
     pages.install(app)
 
