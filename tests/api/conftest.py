@@ -20,7 +20,7 @@ from api.auth import ALGORITHM, AUDIENCE, ISSUER, Role, hash_password, issue_acc
 from core.settings import ApiSettings
 from stack.local import state_dir
 from tests.api.broker import DynsecMosquitto
-from tests.support import serve_api
+from tests.support import HTTP_TIMEOUT_S, serve_api
 
 # One password, hashed once, for every test account: argon2 is slow on purpose.
 PASSWORD = "correct horse battery staple"
@@ -50,7 +50,7 @@ def api_settings(database: str, dynsec: DynsecMosquitto, jwt_secret: str) -> Api
 @pytest.fixture
 def client(api_settings: ApiSettings) -> Iterator[httpx.Client]:
     """The API over a real socket, with the broker admin configured."""
-    with serve_api(api_settings) as base_url, httpx.Client(base_url=base_url) as http:
+    with serve_api(api_settings) as base_url, httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S) as http:
         yield http
 
 
