@@ -50,7 +50,10 @@ def api_settings(database: str, dynsec: DynsecMosquitto, jwt_secret: str) -> Api
 @pytest.fixture
 def client(api_settings: ApiSettings) -> Iterator[httpx.Client]:
     """The API over a real socket, with the broker admin configured."""
-    with serve_api(api_settings) as base_url, httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S) as http:
+    with (
+        serve_api(api_settings) as base_url,
+        httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S) as http,
+    ):
         yield http
 
 
