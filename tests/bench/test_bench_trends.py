@@ -154,8 +154,8 @@ def test_trends_and_agp_latency_over_90_days(database: str, api: httpx.Client) -
             assert response.status_code == 200, response.text
             body = response.json()
             if path == "trends":
-                assert body["summary"]["readings"] == PERIOD.days * 86400 // STEP_S
-                assert body["source"] == "cgm"
+                assert body["report"]["readings"] == PERIOD.days * 86400 // STEP_S
+                assert body["source"]["source"] == "cgm"
             else:
                 assert len(body["bins"]) == 96
             if i >= WARMUP:
