@@ -1,5 +1,9 @@
-"""Trends of one patient: headline metrics for a period, the previous period beside it, the
-AGP, and daily summaries in the patient's own days. Pure computation lives in core/."""
+"""Trends of one patient, one source at a time: the clinical report of a period (the typed
+model `core.metrics.report`, the one `glucobridge metrics` prints), the previous period
+beside it, the AGP, and daily summaries in the patient's own days. Each answer says which
+source it used (asked for, or CGM when the period holds sensor readings, else the meter)
+and how many readings of the other sources the period holds. Pure computation lives in
+core/; this module fetches, calls it and shapes the answer."""
 
 from __future__ import annotations
 
