@@ -186,6 +186,32 @@ def test_dst_gap_wall_times_import_and_cli_give_the_same_result(
     )
     assert_same_report(body["report"], report)
 
+    # 2021-11-07: 01:00-01:59 happens twice (EDT, then EST). A file in time order that says
+    # 01:00, 01:30, 01:00, 01:30 is at 05:00, 05:30 UTC, then 06:00, 06:30 UTC: 4 ambiguous
+    # times, 4 readings, in the import as in the command line.
+    fold = "time,cbg_mg_dl\n" + "".join(
+        f"2021-11-07 {t},{v}\n" for t, v in (("01:00", 101), ("01:30", 102), ("01:00", 103),
+                                            ("01:30", 104))
+    )  # fmt: skip
+    (tmp_path / "fold.csv").write_text(fold)
+    result = import_csv(api, patient, "fold.csv", fold.encode(), **form)
+    assert (result["stored"], result["ambiguous_times"], result["nonexistent_times"]) == (4, 4, 0)
+    subject = cli(
+        "--value-column", "cbg_mg_dl", "--source", "meter", "--tz", zone,
+        str(tmp_path / "fold.csv"),
+    )["fold"]  # fmt: skip
+    assert (subject["report"]["readings"], subject["ambiguous_times"]) == (4, 4)
+    with psycopg.connect(database) as conn:
+        instants = [
+            r[0].astimezone(UTC).strftime("%H:%M")
+            for r in conn.execute(
+                "SELECT measured_at FROM counted_readings WHERE patient_id = %s"
+                " AND measured_at >= '2021-11-07' ORDER BY measured_at",
+                (patient,),
+            )
+        ]
+    assert instants == ["05:00", "05:30", "06:00", "06:30"]
+
 
 def test_coverage_is_measured_over_the_requested_period(database: str, api: httpx.Client) -> None:
     patient = add_patient(database, "UTC", api)
