@@ -2,7 +2,13 @@
 readings: the file becomes reading batches, validated and stored by the one intake
 (`core.intake`); re-importing a file stores nothing twice. The file's device is the patient's
 own (the patient uploaded it), one device per subject and column, so a CGM column and a
-fingerstick column of one file never collide."""
+fingerstick column of one file never collide.
+
+Local times are resolved by `core.wallclock`, as `glucobridge metrics` resolves them (a time
+in a DST gap is read with the offset before the gap; an ambiguous one is its first occurrence
+unless the file has passed it), and the answer says how many were ambiguous or nonexistent.
+A reading's meter time is the wall time as the file wrote it, so two rows whose wall times
+name one instant (02:30 in the spring gap and 03:30 after it) stay two readings."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.access import OwnerAccess
 from api.problems import PATIENT_RESPONSES, Problem, ProblemError, invalid
@@ -51,6 +57,9 @@ class ImportResult(BaseModel):
     stored: int
     duplicates: int
     rejected: int
+    set_aside: int = Field(description="rows whose value is not a plausible glucose value")
+    ambiguous_times: int = Field(description="local times in a DST fold (two instants)")
+    nonexistent_times: int = Field(description="local times in a DST gap (no instant)")
 
 
 def _pick(subjects: dict[str, SubjectReadings], subject: str | None) -> SubjectReadings:
@@ -67,18 +76,20 @@ def _batches(
     readings: SubjectReadings,
     patient_id: uuid.UUID,
     serial: str,
-    tz: ZoneInfo,
     source: SourceKind,
 ) -> list[DecodedBatch]:
     seconds = readings.times.astype("datetime64[s]").astype(np.int64)
+    walls = readings.wall_times.astype("datetime64[s]").astype(np.int64)
     rows: list[dict[str, object]] = []
-    for at, value in zip(seconds.tolist(), readings.values.tolist(), strict=True):
-        instant = datetime.fromtimestamp(at, UTC)
+    for at, wall, value in zip(
+        seconds.tolist(), walls.tolist(), readings.values.tolist(), strict=True
+    ):
         rows.append(
             {
-                # Imported history has no sequence numbers: its identity is its time and value.
-                "meter_time": instant.astimezone(tz).replace(tzinfo=None).isoformat(),
-                "measured_at": instant.isoformat(),
+                # Imported history has no sequence numbers: its identity is its wall time
+                # (as written) and value.
+                "meter_time": datetime.fromtimestamp(wall, UTC).replace(tzinfo=None).isoformat(),
+                "measured_at": datetime.fromtimestamp(at, UTC).isoformat(),
                 "value": value,
                 "unit": readings.unit.value,
                 "source": source.value,
@@ -159,7 +170,7 @@ async def import_csv(
     # One device per subject, column and source: two columns of one file never collide.
     device_key = f"{chosen.subject}|{value_column}|{source.value}"
     serial = f"import-{uuid.uuid5(access.patient_id, device_key).hex}"
-    decoded = _batches(chosen, access.patient_id, serial, ZoneInfo(tz), source)
+    decoded = _batches(chosen, access.patient_id, serial, source)
     stored, duplicates, rejected = await asyncio.to_thread(
         _store, settings_of(request).database_url, decoded
     )
@@ -169,4 +180,7 @@ async def import_csv(
         stored=stored,
         duplicates=duplicates,
         rejected=rejected,
+        set_aside=len(chosen.set_aside),
+        ambiguous_times=chosen.ambiguous_times,
+        nonexistent_times=chosen.nonexistent_times,
     )

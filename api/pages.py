@@ -42,7 +42,15 @@ from api.problems import AUTH_RESPONSES, PATIENT_RESPONSES, ProblemError
 from api.series import fetch_series
 from api.state import pool_of
 from core.days import daily_summaries
-from core.metrics import THRESHOLDS, EmptySeriesError, Summary, agp_bins, band_percentages
+from core.metrics import (
+    METER_AGP_BIN_MINUTES,
+    THRESHOLDS,
+    EmptySeriesError,
+    Period,
+    Summary,
+    agp_bins,
+    band_percentages,
+)
 from core.metrics import summarize as summarize_series
 from core.units import Unit
 from dashboards import figures, tables
@@ -64,9 +72,6 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PERIOD = timedelta(days=14)
 # The logbook shows the latest readings of the period: a fortnight of 7 a day.
 LOGBOOK_ROWS = 100
-# AGP bins for fingerstick data: an hour, so a bin of a 14-day meter logbook holds several
-# readings (15-minute bins suit CGM, whose bins hold ~40 readings).
-METER_AGP_BIN_MINUTES = 60
 # Patients a worklist considers at most: a clinician's panel, computed in one request.
 MAX_WORKLIST = 200
 
@@ -124,7 +129,7 @@ async def _summary(
         fetched = await fetch_series(conn, patient.id, start, end)
     if fetched.series is None:
         return None
-    return summarize_series(fetched.series, patient.zones)
+    return summarize_series(fetched.series, patient.zones, period=Period(start, end))
 
 
 async def _agp(
@@ -143,7 +148,7 @@ async def _agp(
     if series is None:
         return figures.agp_figure([], unit, labels, height), None
     bins = agp_bins(series.times, series.values_mg_dl, patient.zones, METER_AGP_BIN_MINUTES)
-    bands = figures.bands_figure(band_percentages(series.values, series.unit), labels)
+    bands = figures.bands_figure(band_percentages(series), labels)
     return figures.agp_figure(bins, unit, labels, height), bands
 
 

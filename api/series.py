@@ -21,20 +21,24 @@ import numpy as np
 from psycopg import AsyncConnection
 
 from core.metrics import GlucoseSeries, MealContext, Source
-from core.units import Unit
+from core.vocabulary import SourceKind
 
 # Per source in one pass (the partial index readings_counted_series serves it); values as
 # big-endian binary: float8send/int8send joined by string_agg into one bytea per column,
-# which numpy reads directly. Meals are only fetched where a caller needs them.
+# which numpy reads directly. Instants are floored to the second (as `GlucoseSeries` keeps
+# them), so a reading inside [start, end) stays inside the period at that resolution.
+# Values stay as measured, with one byte per reading saying its unit (1 = mmol/L), so every
+# reading is classified in the unit it was measured in. Meals are only fetched for
+# fingersticks, and only where a caller needs them.
 _SERIES = """
 SELECT source,
        count(*),
-       count(*) FILTER (WHERE unit = 'mmol/L'),
-       string_agg(int8send(extract(epoch FROM measured_at)::int8), ''::bytea
+       string_agg(int8send(floor(extract(epoch FROM measured_at))::int8), ''::bytea
                   ORDER BY measured_at),
        string_agg(float8send(value), ''::bytea ORDER BY measured_at),
-       string_agg(float8send(mg_dl), ''::bytea ORDER BY measured_at),
-       CASE WHEN %(meals)s THEN array_agg(meal ORDER BY measured_at) END
+       string_agg(CASE WHEN unit = 'mmol/L' THEN '\\x01'::bytea ELSE '\\x00'::bytea END,
+                  ''::bytea ORDER BY measured_at),
+       array_agg(meal ORDER BY measured_at) FILTER (WHERE %(meals)s AND source = 'meter')
 FROM counted_readings
 WHERE patient_id = %(patient)s AND measured_at >= %(start)s AND measured_at < %(end)s
 GROUP BY source
@@ -51,7 +55,7 @@ class FetchedSeries:
     series: GlucoseSeries | None  # None: no readings of the chosen source in the period
     source: Source  # the source the series holds (asked for, or chosen)
     control_excluded: int  # control-solution tests in the period, never counted
-    other_sources: dict[str, int]  # readings of the other sources in the period, not used
+    other_sources: dict[SourceKind, int]  # readings of the other sources in the period, unused
 
 
 async def fetch_series(
@@ -63,31 +67,26 @@ async def fetch_series(
     source: Source | None = None,
     with_meals: bool = False,
 ) -> FetchedSeries:
-    """One source's readings in [start, end). In one unit: values as measured; in mixed
-    units: mg/dL (classification stays in the measured unit where the caller needs it)."""
+    """One source's readings in [start, end), values as measured with their units."""
     params = {"patient": patient_id, "start": start, "end": end, "meals": with_meals}
     cur = await conn.execute(_SERIES, params)
-    per_source = {str(row[0]): row for row in await cur.fetchall()}
+    per_source = {SourceKind(str(row[0])): row for row in await cur.fetchall()}
     cur = await conn.execute(_CONTROL, params)
     control_row = await cur.fetchone()
     control = int(control_row[0]) if control_row is not None else 0  # type: ignore[call-overload]
     if source is None:
-        source = Source.CGM if Source.CGM.value in per_source else Source.METER
-    others = {k: int(v[1]) for k, v in per_source.items() if k != source.value}  # type: ignore[call-overload]
-    row = per_source.get(source.value)
+        source = Source.CGM if Source.CGM in per_source else Source.METER
+    others = {k: int(v[1]) for k, v in per_source.items() if k != source}  # type: ignore[call-overload]
+    row = per_source.get(source)
     if row is None:
         return FetchedSeries(None, source, control, others)
-    _, n, mmol, epochs, values, mg_dl, meals = row
-    assert isinstance(n, int) and isinstance(mmol, int)
-    assert isinstance(epochs, bytes) and isinstance(values, bytes) and isinstance(mg_dl, bytes)
+    _, _, epochs, values, units, meals = row
+    assert isinstance(epochs, bytes) and isinstance(values, bytes) and isinstance(units, bytes)
     times = np.frombuffer(epochs, dtype=">i8").astype("datetime64[s]")
-    unit = Unit.MMOL_L if mmol == n else Unit.MG_DL
-    column = values if unit is Unit.MMOL_L or mmol == 0 else mg_dl
-    numbers = np.frombuffer(column, dtype=">f8").astype(np.float64)
-    tags = None
-    if with_meals and isinstance(meals, list):
-        tags = [_meal(m) for m in meals]
-    series = GlucoseSeries.build(times, numbers, unit, source, meals=tags)
+    numbers = np.frombuffer(values, dtype=">f8").astype(np.float64)
+    mmol = np.frombuffer(units, dtype=np.uint8).astype(np.bool_)
+    tags = [_meal(m) for m in meals] if isinstance(meals, list) else None
+    series = GlucoseSeries.build(times, numbers, mmol, source, meals=tags)
     return FetchedSeries(series, source, control, others)
 
 

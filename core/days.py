@@ -1,122 +1,53 @@
 """Daily summaries in the patient's own days: their time zone, DST and travel included.
 
-A patient's zone changes when they travel, so a reading belongs to the local calendar day of
-the zone in force at its instant (`ZoneHistory`). A day runs from local midnight to the next
-local midnight, so it lasts 23 hours on the spring DST change and 25 on the autumn one, and
-holds exactly the readings whose local date it is. On a day the patient changed zone, the
-day starts at midnight in the zone of the morning and ends at midnight in the zone of the
-evening; every reading still lands in exactly one day.
+A reading belongs to the local calendar day of the zone in force at its instant
+(`core.zones.ZoneHistory`); a day runs from local midnight to the next local midnight, so
+it lasts 23 hours on the spring DST change and 25 on the autumn one, less or more on a
+travel day, and it may come in two stretches when travel over the date line repeats a date
+(`DaySummary.intervals`; `hours` is their total).
+
+What spans midnight belongs to the day it starts on, so the days add up to the period: a
+CGM hypoglycaemia event is counted on the local day of its first low reading, and a
+pre/post-meal pair on the day of its opening reading (pairs and events are found on the
+whole series, then dated). Fingerstick lows count readings, each on its own day.
 
 Pure computation over a `GlucoseSeries`: the caller fetches rows, this module never does I/O.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
 from core.metrics import (
-    ADA_TARGETS,
     BandPercentages,
     GlucoseSeries,
     HypoCounts,
     MealContext,
     Source,
     band_percentages,
-    hypo_counts,
-    infer_interval,
-    meal_summary,
+    cgm_interval,
+    hypo_events,
+    in_target,
+    meal_pairs,
+    meter_hypo_flags,
 )
 from core.metrics._localtime import local_dates_and_minutes
+from core.metrics.series import TimeArray
+from core.zones import Interval, ZoneHistory, ZonePeriod
 
-# Without two readings in a day a CGM's interval cannot be inferred from the day alone;
-# 5 minutes is the interval of the sensors in common use.
-FALLBACK_CGM_INTERVAL = np.timedelta64(5, "m")
+__all__ = ["DaySummary", "Interval", "TagStats", "ZoneHistory", "ZonePeriod", "daily_summaries"]
 
-
-@dataclass(frozen=True)
-class ZonePeriod:
-    effective_from: datetime  # aware; datetime.min in UTC stands for "always"
-    zone: str  # IANA name
-
-
-class ZoneHistory(tzinfo):
-    """A tzinfo that follows a patient's zone history: converting an instant to it gives the
-    local time in the zone in force at that instant (as a datetime in that `ZoneInfo`).
-
-    It plugs into everything that takes a zone (`summarize`, `agp_bins`, `meter_days`), so
-    travel is honoured without those functions knowing about it.
-    """
-
-    def __init__(self, periods: Sequence[ZonePeriod]) -> None:
-        if not periods:
-            raise ValueError("a zone history needs at least one zone")
-        ordered = sorted(periods, key=lambda p: p.effective_from)
-        self.periods = tuple(ordered)
-        self.zones = tuple(ZoneInfo(p.zone) for p in ordered)
-        self._starts = [p.effective_from for p in ordered]
-
-    @classmethod
-    def single(cls, zone: str) -> ZoneHistory:
-        return cls([ZonePeriod(datetime.min.replace(tzinfo=UTC), zone)])
-
-    def zone_at(self, instant: datetime) -> ZoneInfo:
-        """The zone in force at an aware instant (the first zone before the history starts)."""
-        index = bisect.bisect_right(self._starts, instant) - 1
-        return self.zones[max(index, 0)]
-
-    def name_at(self, instant: datetime) -> str:
-        return str(self.zone_at(instant).key)
-
-    # -- tzinfo protocol ---------------------------------------------------------------------
-    def fromutc(self, dt: datetime) -> datetime:
-        instant = dt.replace(tzinfo=UTC)
-        return instant.astimezone(self.zone_at(instant))
-
-    def utcoffset(self, dt: datetime | None) -> timedelta | None:
-        if dt is None:
-            return None
-        return self._zone_of_local(dt).utcoffset(dt.replace(tzinfo=None))
-
-    def dst(self, dt: datetime | None) -> timedelta | None:
-        if dt is None:
-            return None
-        return self._zone_of_local(dt).dst(dt.replace(tzinfo=None))
-
-    def tzname(self, dt: datetime | None) -> str | None:
-        if dt is None:
-            return None
-        return self._zone_of_local(dt).tzname(dt.replace(tzinfo=None))
-
-    def _zone_of_local(self, local: datetime) -> ZoneInfo:
-        """The zone in force at a wall-clock time: the zone whose reading of it as an instant
-        falls in that zone's own period (the latest one wins when periods overlap)."""
-        found = self.zones[0]
-        for index, zone in enumerate(self.zones):
-            instant = local.replace(tzinfo=zone)
-            if instant >= self.periods[index].effective_from:
-                found = zone
-        return found
-
-    def local_midnight(self, day: date) -> datetime:
-        """The instant (UTC) at which `day` begins for the patient."""
-        naive = datetime.combine(day, time(0))
-        return naive.replace(tzinfo=self._zone_of_local(naive)).astimezone(UTC)
-
-    def __repr__(self) -> str:
-        return f"ZoneHistory({[(p.effective_from.isoformat(), p.zone) for p in self.periods]})"
+DateArray = npt.NDArray[np.datetime64]
 
 
 @dataclass(frozen=True)
 class TagStats:
-    """Readings with one meal tag on one day (mg/dL); target share per ADA, in the unit
-    each reading was measured in."""
+    """Readings with one meal tag on one day (mg/dL); share in the ADA target of the tag,
+    each reading judged in the unit it was measured in."""
 
     readings: int
     mean_mg_dl: float | None
@@ -127,26 +58,28 @@ class TagStats:
 class DaySummary:
     date: date
     timezone: str  # zone in force at the start of the day
-    start: datetime  # UTC instant of local midnight
-    end: datetime  # UTC instant of the next local midnight
+    start: datetime  # UTC instant the day begins (local midnight)
+    end: datetime  # UTC instant it ends (the next local midnight)
     hours: float  # 24, or 23 / 25 on DST changes, other values on travel days
+    intervals: tuple[Interval, ...]  # one, or two when travel repeats a date; none if skipped
     readings: int
     mean_mg_dl: float | None
     min_mg_dl: float | None
     max_mg_dl: float | None
     sd_mg_dl: float | None  # sample SD, None below two readings
     bands: BandPercentages | None
-    hypo: HypoCounts | None
+    hypo: HypoCounts | None  # events starting this day (CGM), readings (meter)
     fasting: TagStats
     before_meal: TagStats
     after_meal: TagStats
-    meal_pairs: int
+    meal_pairs: int  # pairs whose opening reading is on this day
+    unpaired_after_meal: int
     mean_rise_mg_dl: float | None
 
 
-def local_days(series: GlucoseSeries, history: ZoneHistory) -> npt.NDArray[np.datetime64]:
-    """The patient's local calendar date of every reading (datetime64[D])."""
-    dates, _ = local_dates_and_minutes(series.times, history)
+def local_days(times: TimeArray, history: ZoneHistory) -> DateArray:
+    """The patient's local calendar date of every instant (datetime64[D])."""
+    dates, _ = local_dates_and_minutes(times, history)
     return dates
 
 
@@ -159,103 +92,96 @@ def daily_summaries(
     interval: np.timedelta64 | None = None,
 ) -> list[DaySummary]:
     """One summary per local date from `first` to `last` inclusive, days without readings
-    included (their statistics are None). Readings outside those dates are ignored."""
-    dates = local_days(series, history)
-    if series.source is Source.CGM and interval is None and len(series) >= 2:
-        interval = infer_interval(series.times)
+    included (their statistics are None). Readings outside those dates only matter for
+    what starts inside them (an event or a pair that began the evening before does not)."""
+    dates = local_days(series.times, history)
+    context = _Dated(series, history, dates, interval)
     out = []
     day = first
     while day <= last:
-        start = history.local_midnight(day)
-        end = history.local_midnight(day + timedelta(days=1))
-        mask = dates == np.datetime64(day, "D")
-        out.append(_summarize_day(series, mask, day, start, end, history, interval))
+        out.append(context.summary(day))
         day += timedelta(days=1)
     return out
 
 
-def _summarize_day(
-    series: GlucoseSeries,
-    mask: npt.NDArray[np.bool_],
-    day: date,
-    start: datetime,
-    end: datetime,
-    history: ZoneHistory,
-    interval: np.timedelta64 | None,
-) -> DaySummary:
-    meals = series.meals
-    sub = GlucoseSeries(
-        times=series.times[mask],
-        values=series.values[mask],
-        unit=series.unit,
-        source=series.source,
-        meals=tuple(m for m, keep in zip(meals, mask.tolist(), strict=True) if keep)
-        if meals is not None
-        else None,
-    )
-    hours = (end - start).total_seconds() / 3600
-    n = len(sub)
-    mg_dl = sub.values_mg_dl
-    empty = TagStats(0, None, None)
-    if n == 0:
+class _Dated:
+    """Events, pairs and flags of the whole series, each with the local date it belongs to."""
+
+    def __init__(
+        self,
+        series: GlucoseSeries,
+        history: ZoneHistory,
+        dates: DateArray,
+        interval: np.timedelta64 | None,
+    ) -> None:
+        self.series = series
+        self.history = history
+        self.dates = dates
+        self.ok = in_target(series)
+        tags = series.meals or (None,) * len(series)
+        self.tagged = {
+            tag: np.array([t is tag for t in tags], dtype=np.bool_)
+            for tag in (MealContext.FASTING, MealContext.BEFORE_MEAL, MealContext.AFTER_MEAL)
+        }
+        self.event_levels: dict[np.datetime64, list[int]] = {}
+        if series.source is Source.CGM and len(series):
+            events = hypo_events(series, cgm_interval(series, interval))
+            starts = np.array([e.start for e in events], dtype="datetime64[s]")
+            for day, event in zip(local_days(starts, history).tolist(), events, strict=True):
+                self.event_levels.setdefault(np.datetime64(day, "D"), []).append(event.level)
+        self.level1, self.level2 = meter_hypo_flags(series)
+        pairs, unpaired = meal_pairs(series)
+        self.pairs = [(dates[p.before_index], p) for p in pairs]
+        self.unpaired = [dates[i] for i in unpaired]
+
+    def summary(self, day: date) -> DaySummary:
+        key = np.datetime64(day, "D")
+        mask = self.dates == key
+        bounds = self.history.day_bounds(day)
+        stretches = self.history.day_intervals(day)
+        hours = sum(s.length.total_seconds() for s in stretches) / 3600
+        sub = self.series.select(mask)
+        n = len(sub)
+        mg_dl = sub.values_mg_dl
+        rises = [p.rise_mg_dl for d, p in self.pairs if d == key]
+        hypo = None
+        if n and self.series.source is Source.CGM:
+            levels = self.event_levels.get(key, [])
+            level2 = levels.count(2)
+            hypo = HypoCounts(len(levels) - level2, level2, "events")
+        elif n:
+            hypo = HypoCounts(
+                int(self.level1[mask].sum()), int(self.level2[mask].sum()), "readings"
+            )
         return DaySummary(
             date=day,
-            timezone=history.name_at(start),
-            start=start,
-            end=end,
+            timezone=self.history.name_at(bounds.start),
+            start=bounds.start,
+            end=bounds.end,
             hours=hours,
-            readings=0,
-            mean_mg_dl=None,
-            min_mg_dl=None,
-            max_mg_dl=None,
-            sd_mg_dl=None,
-            bands=None,
-            hypo=None,
-            fasting=empty,
-            before_meal=empty,
-            after_meal=empty,
-            meal_pairs=0,
-            mean_rise_mg_dl=None,
+            intervals=stretches,
+            readings=n,
+            mean_mg_dl=float(np.mean(mg_dl)) if n else None,
+            min_mg_dl=float(np.min(mg_dl)) if n else None,
+            max_mg_dl=float(np.max(mg_dl)) if n else None,
+            sd_mg_dl=float(np.std(mg_dl, ddof=1)) if n >= 2 else None,
+            bands=band_percentages(sub) if n else None,
+            hypo=hypo,
+            fasting=self._tag_stats(mask, MealContext.FASTING),
+            before_meal=self._tag_stats(mask, MealContext.BEFORE_MEAL),
+            after_meal=self._tag_stats(mask, MealContext.AFTER_MEAL),
+            meal_pairs=len(rises),
+            unpaired_after_meal=sum(1 for d in self.unpaired if d == key),
+            mean_rise_mg_dl=float(np.mean(rises)) if rises else None,
         )
-    day_interval = interval
-    if sub.source is Source.CGM and day_interval is None:
-        day_interval = infer_interval(sub.times) if n >= 2 else FALLBACK_CGM_INTERVAL
-    pairs = meal_summary(sub)
-    return DaySummary(
-        date=day,
-        timezone=history.name_at(start),
-        start=start,
-        end=end,
-        hours=hours,
-        readings=n,
-        mean_mg_dl=float(np.mean(mg_dl)),
-        min_mg_dl=float(np.min(mg_dl)),
-        max_mg_dl=float(np.max(mg_dl)),
-        sd_mg_dl=float(np.std(mg_dl, ddof=1)) if n >= 2 else None,
-        bands=band_percentages(sub.values, sub.unit),
-        hypo=hypo_counts(sub, day_interval),
-        fasting=_tag_stats(sub, MealContext.FASTING),
-        before_meal=_tag_stats(sub, MealContext.BEFORE_MEAL),
-        after_meal=_tag_stats(sub, MealContext.AFTER_MEAL),
-        meal_pairs=len(pairs.pairs),
-        mean_rise_mg_dl=pairs.mean_rise_mg_dl,
-    )
 
-
-def _tag_stats(series: GlucoseSeries, tag: MealContext) -> TagStats:
-    if series.meals is None:
-        return TagStats(0, None, None)
-    picked = np.array([m is tag for m in series.meals], dtype=np.bool_)
-    if not picked.any():
-        return TagStats(0, None, None)
-    values = series.values[picked]
-    target = ADA_TARGETS[series.unit]
-    if tag is MealContext.AFTER_MEAL:
-        ok = values < target.after_below
-    else:
-        ok = (values >= target.before_low) & (values <= target.before_high)
-    return TagStats(
-        readings=int(picked.sum()),
-        mean_mg_dl=float(np.mean(series.values_mg_dl[picked])),
-        pct_in_target=float(100.0 * ok.sum() / picked.sum()),
-    )
+    def _tag_stats(self, mask: npt.NDArray[np.bool_], tag: MealContext) -> TagStats:
+        picked = mask & self.tagged[tag]
+        count = int(picked.sum())
+        if count == 0:
+            return TagStats(0, None, None)
+        return TagStats(
+            readings=count,
+            mean_mg_dl=float(np.mean(self.series.values_mg_dl[picked])),
+            pct_in_target=float(100.0 * self.ok[picked].sum() / count),
+        )

@@ -8,8 +8,11 @@ Shanghai (Zhao et al., Scientific Data 2023): `time` plus several value columns
 subject (the file's stem) and the value column. Rows whose value cell is empty are skipped:
 in that layout a row carries whichever measurement was taken at that minute.
 
-Times without a zone are wall-clock times in the zone the caller gives and are converted to
-UTC; a wall time that falls in a DST gap or overlap takes the earlier offset (`fold=0`).
+Times without a zone are wall-clock times in the zone the caller gives, resolved to instants
+by `core.wallclock` (the one rule imports and the command line share: a time in a DST gap is
+read with the offset before the gap, an ambiguous one is its first occurrence unless the
+subject's rows have already passed it); each subject counts the ambiguous and nonexistent
+times it had. The wall time as written is kept beside the instant (a reading's meter time).
 Times with an offset keep it. Anything else (a missing column, a value that is not a
 number, an unreadable time) raises `GlucoseCsvError` naming the line and column. A number
 that is not a plausible glucose value is set aside (`SubjectReadings.set_aside`) with the
@@ -30,6 +33,7 @@ import numpy as np
 from core.contract import MAX_PLAUSIBLE_MG_DL, MIN_PLAUSIBLE_MG_DL
 from core.metrics.series import TIME_DTYPE, FloatArray, GlucoseSeries, Source, TimeArray
 from core.units import Unit, to_mg_dl
+from core.wallclock import WallClock
 
 TIME_COLUMN = "time"
 ID_COLUMN = "id"
@@ -57,11 +61,14 @@ class SubjectReadings:
 
     subject: str
     times: TimeArray  # UTC, datetime64[s]
+    wall_times: TimeArray  # the local time as written (no zone), datetime64[s]
     values: FloatArray  # as written in the file, in `unit`
     unit: Unit
     # Rows whose value is a number but not a plausible glucose value (a typing slip such as
     # 2044.8 mg/dL): set aside with the reason, so one bad row does not lose the file.
     set_aside: tuple[GlucoseCsvError, ...] = ()
+    ambiguous_times: int = 0  # wall times in a DST fold (two instants)
+    nonexistent_times: int = 0  # wall times in a DST gap (no instant)
 
     def to_series(self, source: Source) -> GlucoseSeries:
         return GlucoseSeries.build(self.times, self.values, self.unit, source)
@@ -108,7 +115,8 @@ def parse_glucose_csv(
     time_at, value_at = columns[TIME_COLUMN], columns[value_column]
     id_at = columns.get(ID_COLUMN)
 
-    collected: dict[str, tuple[list[int], list[float]]] = {}
+    collected: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    clocks: dict[str, WallClock] = {}
     set_aside: dict[str, list[GlucoseCsvError]] = {}
     for row in reader:
         line = reader.line_num
@@ -118,7 +126,7 @@ def parse_glucose_csv(
         if not cell:
             continue  # no measurement of this kind in this row
         value = _value(cell, unit, line, value_column)
-        instant = _instant(_cell(row, time_at, line, TIME_COLUMN), tz, line)
+        written = _time(_cell(row, time_at, line, TIME_COLUMN), line)
         subject = default_subject
         if id_at is not None:
             subject = _cell(row, id_at, line, ID_COLUMN).strip()
@@ -128,8 +136,11 @@ def parse_glucose_csv(
         if implausible is not None:
             set_aside.setdefault(subject, []).append(implausible)
             continue
-        seconds, values = collected.setdefault(subject, ([], []))
-        seconds.append(instant)
+        clock = clocks.setdefault(subject, WallClock(tz))
+        instant = clock.instant(written)
+        seconds, walls, values = collected.setdefault(subject, ([], [], []))
+        seconds.append(int(instant.timestamp()))
+        walls.append(_wall_seconds(written))
         values.append(value)
     if not collected:
         aside = [reason for reasons in set_aside.values() for reason in reasons]
@@ -139,11 +150,14 @@ def parse_glucose_csv(
         subject: SubjectReadings(
             subject=subject,
             times=np.array(seconds, dtype=np.int64).astype(TIME_DTYPE),
+            wall_times=np.array(walls, dtype=np.int64).astype(TIME_DTYPE),
             values=np.array(values, dtype=np.float64),
             unit=unit,
             set_aside=tuple(set_aside.get(subject, ())),
+            ambiguous_times=clocks[subject].ambiguous,
+            nonexistent_times=clocks[subject].nonexistent,
         )
-        for subject, (seconds, values) in collected.items()
+        for subject, (seconds, walls, values) in collected.items()
     }
 
 
@@ -174,17 +188,22 @@ def _implausible(value: float, unit: Unit, line: int, column: str) -> GlucoseCsv
     )
 
 
-def _instant(cell: str, tz: tzinfo, line: int) -> int:
-    """Whole seconds since the epoch (UTC) of a time cell."""
+def _time(cell: str, line: int) -> datetime:
+    """A time cell as written: naive (a wall time) or with its offset."""
     text = cell.strip()
     try:
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise GlucoseCsvError(
             f"{text!r} is not a time (expected e.g. 2015-06-06 16:50:27)",
             line=line,
             column=TIME_COLUMN,
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return int(parsed.timestamp())
+
+
+_WALL_EPOCH = datetime(1970, 1, 1)
+
+
+def _wall_seconds(written: datetime) -> int:
+    """Whole seconds of the written local time since 1970-01-01 00:00 of that same clock."""
+    return int((written.replace(tzinfo=None) - _WALL_EPOCH).total_seconds())

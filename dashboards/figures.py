@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 import plotly.graph_objects as go
 
-from core.metrics import BAND_ORDER, THRESHOLDS, AgpBin, Band, BandPercentages
+from core.metrics import BAND_ORDER, GOAL_OF_BAND, THRESHOLDS, AgpBin, Band, BandPercentages
 from core.units import Unit, from_mg_dl
 from dashboards.i18n import Labels
 
@@ -25,15 +25,8 @@ BAND_COLOURS: dict[Band, str] = {
     Band.HIGH: "#f4a261",
     Band.VERY_HIGH: "#e76f51",
 }
-# The consensus goals per band (Battelino et al., Diabetes Care 2019), as shown next to the
-# bar: "<" means the share should stay below, ">" above. Display only; no rule uses them.
-CONSENSUS_GOALS: dict[Band, tuple[str, float]] = {
-    Band.VERY_LOW: ("<", 1.0),
-    Band.LOW: ("<", 4.0),
-    Band.IN_RANGE: (">", 70.0),
-    Band.HIGH: ("<", 25.0),
-    Band.VERY_HIGH: ("<", 5.0),
-}
+# The consensus goal shown next to each band of the bar (defined in core.metrics.goals).
+CONSENSUS_GOALS = GOAL_OF_BAND
 MEDIAN_COLOUR = "#1d3557"
 IQR_FILL = "rgba(69, 123, 157, 0.45)"
 OUTER_FILL = "rgba(168, 218, 220, 0.45)"
@@ -98,13 +91,14 @@ def bands_figure(bands: BandPercentages, labels: Labels, height: int = 170) -> g
     fig = go.Figure()
     for band in BAND_ORDER:
         share = float(getattr(bands, band.value))
-        sign, goal = CONSENSUS_GOALS[band]
+        goal = CONSENSUS_GOALS[band]
+        target = f"{goal.comparison}{goal.target_pct:g} %"
         fig.add_trace(
             go.Bar(
                 x=[share],
                 y=[""],
                 orientation="h",
-                name=f"{labels[band.value]} {share:.0f} % ({labels['goal']} {sign}{goal:g} %)",
+                name=f"{labels[band.value]} {share:.0f} % ({labels['goal']} {target})",
                 marker_color=BAND_COLOURS[band],
                 text=[f"{share:.0f} %"],
                 textposition="inside",

@@ -8,6 +8,7 @@ from datetime import datetime
 from core.days import DaySummary
 from core.metrics import Summary
 from core.units import Unit
+from core.vocabulary import SourceKind
 from dashboards.figures import show
 from dashboards.i18n import Labels
 from dashboards.meals import LoggedReading, TypedPair
@@ -112,25 +113,36 @@ def metric_rows(
         return DASH if v is None else f"{v:.0f}"
 
     def hypo(s: Summary) -> float:
-        return float(s.hypo_level1 + s.hypo_level2)
+        return float(s.hypoglycaemia.level1 + s.hypoglycaemia.level2)
+
+    def days_with_data(s: Summary) -> float | None:
+        if s.source is not SourceKind.METER:
+            return None
+        return float(s.sufficiency.days_meeting_minimum)
 
     return [
         _metric(
             "mean_glucose",
             current,
             previous,
-            lambda s: s.mean_mg_dl,
+            lambda s: s.mean,
             glucose,
             signed_glucose,
             labels,
         ),
         _metric("gmi", current, previous, lambda s: s.gmi_pct, pct, signed, labels),
         _metric("cv", current, previous, lambda s: s.cv_pct, pct, signed, labels),
-        _metric("in_range", current, previous, lambda s: s.pct_in_range, pct, signed, labels),
+        _metric("in_range", current, previous, lambda s: s.in_ranges.in_range, pct, signed, labels),
+        _metric("tbr", current, previous, lambda s: s.in_ranges.below_range, pct, signed, labels),
         _metric(
-            "tbr", current, previous, lambda s: s.pct_very_low + s.pct_low, pct, signed, labels
+            "level2",
+            current,
+            previous,
+            lambda s: float(s.hypoglycaemia.level2),
+            count,
+            signed,
+            labels,
         ),
-        _metric("level2", current, previous, lambda s: float(s.hypo_level2), count, signed, labels),
         _metric("hypo_events", current, previous, hypo, count, signed, labels),
         _metric(
             "readings_per_day",
@@ -141,17 +153,7 @@ def metric_rows(
             signed,
             labels,
         ),
-        _metric(
-            "days_with_data",
-            current,
-            previous,
-            lambda s: (
-                None if s.days_meeting_min_readings is None else float(s.days_meeting_min_readings)
-            ),
-            count,
-            signed,
-            labels,
-        ),
+        _metric("days_with_data", current, previous, days_with_data, count, signed, labels),
     ]
 
 

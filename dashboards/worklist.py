@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.metrics import Summary
+from core.metrics import GOALS, GoalMetric, Summary
 
-# Consensus goal for time below 70 mg/dL (very low and low together): under 4 %.
-TBR_GOAL_PCT = 4.0
+# Consensus goal for time below 70 mg/dL (very low and low together): under 4 % (for
+# fingersticks, applied to the share of readings below 70).
+TBR_GOAL_PCT = GOALS[GoalMetric.TIME_BELOW_RANGE].target_pct
 # A meter is synced at least weekly in the demo and in practice every few days; three days
 # of silence is worth a call before the visit.
 MISSING_AFTER = timedelta(days=3)
@@ -52,10 +53,10 @@ class WorklistEntry:
 def assess(p: PatientPeriods, now: datetime) -> WorklistEntry:
     flags: list[str] = []
     cur, prev = p.current, p.previous
-    tbr = None if cur is None else cur.pct_very_low + cur.pct_low
+    tbr = None if cur is None else cur.in_ranges.below_range
     if tbr is not None and tbr >= TBR_GOAL_PCT:
         flags.append("tbr")
-    if cur is not None and cur.hypo_level2 > 0:
+    if cur is not None and cur.hypoglycaemia.level2 > 0:
         flags.append("level2")
     if (
         cur is None
@@ -64,14 +65,21 @@ def assess(p: PatientPeriods, now: datetime) -> WorklistEntry:
         or cur.readings_per_day < MIN_READINGS_PER_DAY
     ):
         flags.append("missing")
-    change = None if cur is None or prev is None else cur.gmi_pct - prev.gmi_pct
+    change = None
+    if (
+        cur is not None
+        and prev is not None
+        and cur.gmi_pct is not None
+        and prev.gmi_pct is not None
+    ):
+        change = cur.gmi_pct - prev.gmi_pct
     if change is not None and change >= GMI_RISE_PP:
         flags.append("gmi_rising")
     return WorklistEntry(
         patient_id=p.patient_id,
         name=p.name,
         tbr_pct=tbr,
-        level2=None if cur is None else cur.hypo_level2,
+        level2=None if cur is None else cur.hypoglycaemia.level2,
         gmi_pct=None if cur is None else cur.gmi_pct,
         gmi_change=change,
         last_reading=p.last_reading,

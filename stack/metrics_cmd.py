@@ -1,25 +1,98 @@
-"""`glucobridge metrics FILE.csv`: the clinical metrics of a CSV file, offline, as JSON.
+"""`glucobridge metrics FILE.csv`: the clinical report of a CSV file, offline, as JSON.
 
 Reads the iglu layout (`id,time,gl`) or the Shanghai layout (`time` plus the value column
-named with `--value-column`) and prints one object per subject with what
-`core.metrics.summarize` computes. Bad input ends with a one-line reason and exit code 1.
+named with `--value-column`) and prints, per subject, the report `core.metrics.summarize`
+computes — the very model `GET /api/v1/patients/{id}/trends` returns — with what reading
+the file met: rows set aside, wall times that were ambiguous or nonexistent in `--tz`
+(resolved by `core.wallclock`, as the API's import does), readings outside `--start/--end`.
+Bad input ends with a one-line reason and exit code 1.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import numpy as np
+from pydantic import BaseModel, ConfigDict, RootModel
 
-from core.glucose_csv import IGLU_VALUE_COLUMN, GlucoseCsvError, read_glucose_csv
-from core.metrics import DEFAULT_MIN_METER_READINGS_PER_DAY, MetricsError, Source
+from core.glucose_csv import IGLU_VALUE_COLUMN, GlucoseCsvError, SubjectReadings, read_glucose_csv
+from core.metrics import (
+    DEFAULT_MIN_METER_READINGS_PER_DAY,
+    REPORT_SOURCES,
+    MetricsError,
+    Period,
+    Report,
+    Source,
+)
 from core.metrics import summarize as summarize_series
-from core.metrics.export import summary_to_json
 from core.units import Unit
+from core.wallclock import resolve
+
+
+class SubjectOut(BaseModel):
+    """One subject's report and what reading its rows met."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    report: Report
+    set_aside: int  # rows whose value is not a plausible glucose value
+    ambiguous_times: int  # wall times in a DST fold (two instants; rule: core.wallclock)
+    nonexistent_times: int  # wall times in a DST gap (no instant)
+    outside_period: int  # readings before --start or from --end on
+
+
+Output = RootModel[dict[str, SubjectOut]]
+
+
+def _instant(text: str | None, zone: ZoneInfo, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is not a date or time", param_hint=option) from exc
+    return parsed if parsed.tzinfo is not None else resolve(parsed, zone).instant
+
+
+def _report(
+    readings: SubjectReadings,
+    source: Source,
+    zone: ZoneInfo,
+    bounds: tuple[datetime | None, datetime | None],
+    output_unit: Unit,
+    interval: np.timedelta64 | None,
+    min_readings_per_day: int,
+) -> SubjectOut:
+    series = readings.to_series(source)
+    start, end = bounds
+    period = None
+    outside = 0
+    if start is not None or end is not None:
+        whole = Period.local_days_of(series.times, zone)
+        period = Period(start or whole.start, end or whole.end)
+        inside = period.contains(series.times)
+        outside = int((~inside).sum())
+        series = series.select(inside)
+        if len(series) == 0:
+            raise MetricsError("no readings in the period")
+    report = summarize_series(
+        series,
+        zone,
+        period=period,
+        unit=output_unit,
+        interval=interval,
+        min_readings_per_day=min_readings_per_day,
+    )
+    return SubjectOut(
+        report=report,
+        set_aside=len(readings.set_aside),
+        ambiguous_times=readings.ambiguous_times,
+        nonexistent_times=readings.nonexistent_times,
+        outside_period=outside,
+    )
 
 
 @click.command("metrics")
@@ -46,10 +119,28 @@ from core.units import Unit
 )
 @click.option(
     "--source",
-    type=click.Choice([s.value for s in Source]),
+    type=click.Choice([s.value for s in REPORT_SOURCES]),
     default=Source.CGM.value,
     show_default=True,
-    help="cgm counts hypoglycaemia in episodes, meter in readings.",
+    help="What measured the column: cgm (consensus report) or meter (fingerstick report).",
+)
+@click.option(
+    "--start",
+    default=None,
+    help="Period start (a date or time; without an offset, in --tz) [default: local "
+    "midnight of the first reading's day].",
+)
+@click.option(
+    "--end",
+    default=None,
+    help="Period end, exclusive [default: local midnight after the last reading's day].",
+)
+@click.option(
+    "--output-unit",
+    type=click.Choice([u.value for u in Unit]),
+    default=Unit.MG_DL.value,
+    show_default=True,
+    help="Unit of glucose values in the report.",
 )
 @click.option(
     "--interval",
@@ -71,14 +162,19 @@ def metrics(
     unit: str,
     tz_name: str,
     source: str,
+    start: str | None,
+    end: str | None,
+    output_unit: str,
     interval_minutes: int | None,
     min_readings_per_day: int,
 ) -> None:
-    """Print time in range, mean, SD, CV, GMI, LBGI/HBGI and more for each subject in FILE."""
+    """Print the clinical report (time or readings in ranges, mean, SD, CV, GMI, LBGI/HBGI,
+    hypoglycaemia, sufficiency, AGP ...) of each subject in FILE."""
     try:
         zone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise click.ClickException(f"unknown time zone {tz_name!r}") from exc
+    bounds = (_instant(start, zone, "--start"), _instant(end, zone, "--end"))
     try:
         subjects = read_glucose_csv(file, value_column=value_column, unit=Unit(unit), tz=zone)
     except FileNotFoundError as exc:
@@ -89,18 +185,30 @@ def metrics(
         raise click.ClickException(f"{file}: {exc}") from exc
 
     interval = None if interval_minutes is None else np.timedelta64(interval_minutes, "m")
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, SubjectOut] = {}
     for subject, readings in subjects.items():
         try:
-            summary = summarize_series(
-                readings.to_series(Source(source)),
+            out[subject] = _report(
+                readings,
+                Source(source),
                 zone,
-                interval=interval,
-                min_readings_per_day=min_readings_per_day,
+                bounds,
+                Unit(output_unit),
+                interval,
+                min_readings_per_day,
             )
         except MetricsError as exc:
             raise click.ClickException(f"{file}: subject {subject!r}: {exc}") from exc
-        out[subject] = summary_to_json(summary) | {"set_aside": len(readings.set_aside)}
         for reason in readings.set_aside:
             click.echo(f"warning: {file}: set aside {reason}", err=True)
-    click.echo(json.dumps(out, indent=2))
+        for count, kind in (
+            (readings.ambiguous_times, "ambiguous"),
+            (readings.nonexistent_times, "nonexistent"),
+        ):
+            if count:
+                click.echo(
+                    f"warning: {file}: subject {subject!r}: {count} {kind} local time(s) in "
+                    f"{tz_name} (DST); resolved as glucobridge's imports resolve them",
+                    err=True,
+                )
+    click.echo(Output(out).model_dump_json(indent=2))

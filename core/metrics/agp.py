@@ -25,6 +25,8 @@ AGP_PERCENTILES = (5, 25, 50, 75, 95)
 # 15-minute bins: with 5-minute CGM over 14 days a bin holds about 42 readings, enough for
 # stable 5th/95th percentiles, while still resolving a post-meal rise.
 DEFAULT_AGP_BIN_MINUTES = 15
+# Fingersticks: hour bins, so a bin of a 14-day logbook holds several readings.
+METER_AGP_BIN_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,22 @@ def agp_bins(
         raise EmptySeriesError("an AGP needs at least one reading")
     _, minutes = local_dates_and_minutes(times, tz)
     bins = minutes // bin_minutes
-    out = []
-    for b in np.unique(bins).tolist():
-        in_bin = values_mg_dl[bins == b]
-        p5, p25, p50, p75, p95 = (float(p) for p in np.percentile(in_bin, AGP_PERCENTILES))
-        out.append(AgpBin(b * bin_minutes, int(in_bin.size), p5, p25, p50, p75, p95))
-    return tuple(out)
+    # One sort by (bin, value) for all bins, then each percentile of every bin at once: the
+    # linear interpolation between order statistics numpy's `percentile` (and R's type 7)
+    # uses, h = (n - 1) p, value = x[floor h] + (h - floor h) (x[floor h + 1] - x[floor h]).
+    # One numeric key sorts by bin, then value (values are below span, so bins never mix).
+    span = float(values_mg_dl.max()) + 1.0
+    order = np.argsort(bins * span + values_mg_dl)
+    ordered, ordered_bins = values_mg_dl[order], bins[order]
+    labels, firsts, counts = np.unique(ordered_bins, return_index=True, return_counts=True)
+    columns = []
+    for pct in AGP_PERCENTILES:
+        h = (counts - 1) * (pct / 100.0)
+        below = np.floor(h).astype(np.int64)
+        above = np.minimum(below + 1, counts - 1)
+        low, high = ordered[firsts + below], ordered[firsts + above]
+        columns.append(low + (h - below) * (high - low))
+    return tuple(
+        AgpBin(int(b) * bin_minutes, int(n), *(float(c[i]) for c in columns))
+        for i, (b, n) in enumerate(zip(labels.tolist(), counts.tolist(), strict=True))
+    )

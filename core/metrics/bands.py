@@ -18,7 +18,9 @@ counts `lower <= gl <= upper` (both ends inclusive) and `above_percent` counts
 
 A value is classified in the unit it was measured in, against that unit's own thresholds,
 so a boundary never moves through a conversion: 3.9 mmol/L is in range even though
-3.9 x 18.016 = 70.26 mg/dL, and 3.8 mmol/L (68.5 mg/dL) is low.
+3.9 x 18.016 = 70.26 mg/dL, and 3.8 mmol/L (68.5 mg/dL) is low; 10.0 mmol/L (180.16 mg/dL)
+is in range and 13.9 mmol/L (250.4 mg/dL) high. A series that mixes units is classified
+reading by reading, each in its own unit.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from core.metrics.series import EmptySeriesError, FloatArray
+from core.metrics.series import EmptySeriesError, GlucoseSeries
 from core.units import Unit
 
 
@@ -65,20 +67,30 @@ THRESHOLDS: dict[Unit, BandThresholds] = {
 BAND_ORDER = (Band.VERY_LOW, Band.LOW, Band.IN_RANGE, Band.HIGH, Band.VERY_HIGH)
 
 
-def band_codes(values: FloatArray, unit: Unit) -> npt.NDArray[np.int8]:
-    """Index into `BAND_ORDER` for each value (0 = very low ... 4 = very high)."""
-    t = THRESHOLDS[unit]
+def band_codes(series: GlucoseSeries) -> npt.NDArray[np.int8]:
+    """Index into `BAND_ORDER` for each reading (0 = very low ... 4 = very high), each
+    judged against its own unit's thresholds."""
+    values = series.values
     codes = np.full(values.shape, 2, dtype=np.int8)
-    codes[values < t.low_below] = 1
-    codes[values < t.very_low_below] = 0
-    codes[values > t.high_above] = 3
-    codes[values > t.very_high_above] = 4
+    codes[values < series.limits(lambda u: THRESHOLDS[u].low_below)] = 1
+    codes[values < series.limits(lambda u: THRESHOLDS[u].very_low_below)] = 0
+    codes[values > series.limits(lambda u: THRESHOLDS[u].high_above)] = 3
+    codes[values > series.limits(lambda u: THRESHOLDS[u].very_high_above)] = 4
     return codes
 
 
 def classify(value: float, unit: Unit) -> Band:
     """The band of one reading, judged in the unit it was measured in."""
-    return BAND_ORDER[int(band_codes(np.array([value], dtype=np.float64), unit)[0])]
+    t = THRESHOLDS[unit]
+    if value < t.very_low_below:
+        return Band.VERY_LOW
+    if value < t.low_below:
+        return Band.LOW
+    if value > t.very_high_above:
+        return Band.VERY_HIGH
+    if value > t.high_above:
+        return Band.HIGH
+    return Band.IN_RANGE
 
 
 @dataclass(frozen=True)
@@ -91,13 +103,23 @@ class BandPercentages:
     high: float
     very_high: float
 
+    @property
+    def below_range(self) -> float:
+        """Below 70 mg/dL (3.9 mmol/L), very low included: the consensus's "TBR"."""
+        return self.very_low + self.low
 
-def band_percentages(values: FloatArray, unit: Unit) -> BandPercentages:
+    @property
+    def above_range(self) -> float:
+        """Above 180 mg/dL (10.0 mmol/L), very high included: the consensus's "TAR"."""
+        return self.high + self.very_high
+
+
+def band_percentages(series: GlucoseSeries) -> BandPercentages:
     """Percent of readings per band (of readings, not of interpolated time, as iglu does)."""
-    if values.size == 0:
+    if len(series) == 0:
         raise EmptySeriesError("band percentages need at least one reading")
-    counts = np.bincount(band_codes(values, unit), minlength=len(BAND_ORDER))
-    pct = counts * 100.0 / values.size
+    counts = np.bincount(band_codes(series), minlength=len(BAND_ORDER))
+    pct = counts * 100.0 / len(series)
     return BandPercentages(
         very_low=float(pct[0]),
         low=float(pct[1]),

@@ -1,22 +1,25 @@
-"""The input every metric takes: one patient's glucose readings over a period.
+"""The input every metric takes: one patient's glucose readings of one source over a period.
 
-A `GlucoseSeries` holds the values as measured (in the unit the meter or sensor reported),
-their instants in UTC, where they came from (CGM or fingerstick meter) and, for meter data,
-the meal context. Control-solution readings are removed when the series is built, so no
-metric can count them by accident; the series remembers how many it dropped.
+A `GlucoseSeries` holds the values as measured, each with the unit it was measured in (a
+patient may have a meter in mg/dL and another in mmol/L), their instants in UTC, where they
+came from (CGM or fingerstick meter) and, for meter data, the meal context. Every band,
+target and limit is applied to a reading in its own unit (`GlucoseSeries.limits`), so a
+boundary never moves through a conversion; statistics over readings (mean, SD, GMI, LBGI)
+use the mg/dL values (`values_mg_dl`). Control-solution readings are removed when the series
+is built, so no metric can count them by accident; the series remembers how many it dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from core.units import MG_DL_PER_MMOL_L, Unit
+from core.vocabulary import MealTag, SourceKind
 
 FloatArray = npt.NDArray[np.float64]
 TimeArray = npt.NDArray[np.datetime64]
@@ -26,22 +29,12 @@ BoolArray = npt.NDArray[np.bool_]
 # second, and a single resolution keeps arithmetic between arrays exact.
 TIME_DTYPE = np.dtype("datetime64[s]")
 
-
-class Source(StrEnum):
-    """Where readings come from; decides how hypoglycaemia is counted."""
-
-    CGM = "cgm"  # continuous sensor, a reading every few minutes
-    METER = "meter"  # fingerstick glucometer, a handful of readings a day
-
-
-class MealContext(StrEnum):
-    """Meal tag of a meter reading; same spelling as the MQTT contract's `meal` field."""
-
-    BEFORE_MEAL = "before_meal"
-    AFTER_MEAL = "after_meal"
-    FASTING = "fasting"
-    CASUAL = "casual"
-    BEDTIME = "bedtime"
+# The vocabulary's names (core.vocabulary), under the names the metrics have always used.
+Source = SourceKind
+MealContext = MealTag
+# The sources a clinical report is computed for; laboratory results are single values sent
+# by another system, not a series to summarise.
+REPORT_SOURCES = (SourceKind.CGM, SourceKind.METER)
 
 
 class MetricsError(ValueError):
@@ -54,28 +47,29 @@ class EmptySeriesError(MetricsError):
 
 @dataclass(frozen=True, eq=False)
 class GlucoseSeries:
-    """One patient's readings, sorted by time, control solution already removed.
+    """One patient's readings of one source, sorted by time, control solution removed.
 
     Build it with `GlucoseSeries.build`, which validates, sorts and filters; the fields are
     read-only arrays of equal length.
     """
 
     times: TimeArray  # UTC instants, datetime64[s], ascending
-    values: FloatArray  # as measured, in `unit`; bands are classified on these
-    unit: Unit
+    values: FloatArray  # as measured, each in its own unit (see `mmol`)
+    mmol: BoolArray  # True where the reading was measured in mmol/L, False for mg/dL
     source: Source
     meals: tuple[MealContext | None, ...] | None = None  # meter meal tags, aligned with values
     control_excluded: int = 0  # control-solution readings dropped when building
     values_mg_dl: FloatArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.times.shape != self.values.shape or self.values.ndim != 1:
-            raise MetricsError("times and values must be 1-D arrays of the same length")
+        if self.values.ndim != 1 or not self.times.shape == self.values.shape == self.mmol.shape:
+            raise MetricsError("times, values and units must be 1-D arrays of the same length")
         if self.meals is not None and len(self.meals) != len(self.values):
             raise MetricsError("meals must be aligned with values")
-        factor = 1.0 if self.unit is Unit.MG_DL else MG_DL_PER_MMOL_L
-        mg_dl = self.values * factor
-        for array in (self.times, self.values, mg_dl):
+        if self.source not in REPORT_SOURCES:
+            raise MetricsError(f"a glucose series is CGM or meter readings, not {self.source}")
+        mg_dl = np.where(self.mmol, self.values * MG_DL_PER_MMOL_L, self.values)
+        for array in (self.times, self.values, self.mmol, mg_dl):
             array.setflags(write=False)
         object.__setattr__(self, "values_mg_dl", mg_dl)
 
@@ -84,7 +78,7 @@ class GlucoseSeries:
         cls,
         times: Sequence[datetime] | TimeArray,
         values: Sequence[float] | FloatArray,
-        unit: Unit,
+        unit: Unit | Sequence[Unit] | BoolArray,
         source: Source,
         *,
         control: Sequence[bool] | BoolArray | None = None,
@@ -92,8 +86,10 @@ class GlucoseSeries:
     ) -> GlucoseSeries:
         """Validate, drop control-solution readings, and sort by time.
 
-        `times` are aware datetimes or datetime64 values already in UTC. `control` marks
-        control-solution readings (GLS sample type 10); they never reach a metric.
+        `times` are aware datetimes or datetime64 values already in UTC. `unit` is the unit
+        of every value, or one unit per value (or a boolean array, True for mmol/L).
+        `control` marks control-solution readings (GLS sample type 10); they never reach a
+        metric.
         """
         time_array = _to_utc_seconds(times)
         value_array = np.asarray(values, dtype=np.float64)
@@ -103,6 +99,7 @@ class GlucoseSeries:
             )
         if not np.all(np.isfinite(value_array)) or np.any(value_array <= 0):
             raise MetricsError("glucose values must be finite and positive")
+        mmol_array = _mmol_flags(unit, value_array.size)
         keep = np.ones(value_array.shape, dtype=np.bool_)
         if control is not None:
             control_array = np.asarray(control, dtype=np.bool_)
@@ -117,7 +114,7 @@ class GlucoseSeries:
         return cls(
             times=time_array[order],
             values=value_array[order],
-            unit=unit,
+            mmol=mmol_array[order],
             source=source,
             meals=tuple(meal_list[i] for i in order) if meal_list is not None else None,
             control_excluded=int(value_array.size - kept_index.size),
@@ -125,6 +122,36 @@ class GlucoseSeries:
 
     def __len__(self) -> int:
         return int(self.values.size)
+
+    def limits(self, limit: Callable[[Unit], float]) -> FloatArray:
+        """Per reading, `limit(unit)` in the unit that reading was measured in: compare
+        `values` with it and every reading is judged by its own unit's number."""
+        return np.where(self.mmol, limit(Unit.MMOL_L), limit(Unit.MG_DL))
+
+    def select(self, mask: BoolArray) -> GlucoseSeries:
+        """The readings where `mask` is True, as a series of the same source."""
+        meals = self.meals
+        return GlucoseSeries(
+            times=self.times[mask],
+            values=self.values[mask],
+            mmol=self.mmol[mask],
+            source=self.source,
+            meals=tuple(meals[i] for i in np.flatnonzero(mask).tolist())
+            if meals is not None
+            else None,
+        )
+
+
+def _mmol_flags(unit: Unit | Sequence[Unit] | BoolArray, n: int) -> BoolArray:
+    if isinstance(unit, str):  # one unit for every value
+        return np.full(n, Unit(unit) is Unit.MMOL_L, dtype=np.bool_)
+    if isinstance(unit, np.ndarray) and unit.dtype == np.bool_:
+        flags: BoolArray = unit.copy()
+    else:
+        flags = np.array([Unit(u) is Unit.MMOL_L for u in unit], dtype=np.bool_)
+    if flags.shape != (n,):
+        raise MetricsError("units must be aligned with values")
+    return flags
 
 
 def _to_utc_seconds(times: Sequence[datetime] | TimeArray) -> TimeArray:

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.days import ZoneHistory, ZonePeriod
-from core.metrics import Episode, episodes_below
+from core.metrics import Episode, GlucoseSeries, Source, episodes_below, hypo_events
 from core.metrics._localtime import local_dates_and_minutes
+from core.units import Unit
 
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu",
          "America/St_Johns", "Pacific/Apia", "Africa/Casablanca", "UTC"]  # fmt: skip
@@ -107,3 +108,54 @@ def test_run_based_episodes_match_the_reading_by_reading_rules(
     assert episodes_below(times, values, 70.0, interval) == _reference(
         times, values, 70.0, interval
     )
+
+
+def _reference_levels(
+    times: np.ndarray,  # type: ignore[type-arg]
+    values: np.ndarray,  # type: ignore[type-arg]
+    interval: np.timedelta64,
+) -> list[int]:
+    """Each event's level, reading by reading: level 2 when, inside the event, consecutive
+    readings (no gap over 45 min) below 54 span at least 15 minutes."""
+    levels = []
+    for event in _reference(times, values, 70.0, interval):
+        inside = [i for i in range(values.size) if event.start <= times[i] <= event.end]
+        level, run_start = 1, None
+        for i in inside:
+            gap = i > inside[0] and times[i] - times[i - 1] > np.timedelta64(45, "m")
+            if values[i] < 54.0:
+                if run_start is None or gap:
+                    run_start = i
+                if times[i] - times[run_start] + interval >= np.timedelta64(15, "m"):
+                    level = 2
+            else:
+                run_start = None
+        levels.append(level)
+    return levels
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1, 5, 10, 15, 50]), st.sampled_from([45.0, 53.0, 60.0, 70.0, 90.0])
+        ),
+        max_size=80,
+    ),
+    st.sampled_from([1, 5, 15]),
+)
+def test_event_levels_match_the_reading_by_reading_rule(
+    steps: list[tuple[int, float]], interval_min: int
+) -> None:
+    minutes = np.cumsum([s for s, _ in steps]).astype(np.int64)
+    times = (np.datetime64("2026-01-01T00:00:00") + minutes * np.timedelta64(60, "s")).astype(
+        "datetime64[s]"
+    )
+    values = np.array([v for _, v in steps], dtype=np.float64)
+    interval = np.timedelta64(interval_min, "m")
+    series = GlucoseSeries.build(times, values, Unit.MG_DL, Source.CGM)
+    events = hypo_events(series, interval)
+    assert [e.level for e in events] == _reference_levels(times, values, interval)
+    assert [(e.start, e.end) for e in events] == [
+        (e.start, e.end) for e in _reference(times, values, 70.0, interval)
+    ]

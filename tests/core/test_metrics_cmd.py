@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -119,49 +120,54 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+Report = dict[str, Any]
+
+
 @pytest.fixture(scope="module")
-def iglu_output() -> dict[str, dict[str, object]]:
+def iglu_output() -> dict[str, Report]:
     code, output = run(str(IGLU_FILE))
     assert code == 0, output
-    parsed: dict[str, dict[str, object]] = json.loads(output)
+    parsed: dict[str, Report] = {k: v["report"] for k, v in json.loads(output).items()}
     return parsed
 
 
-def test_every_subject_is_reported(iglu_output: dict[str, dict[str, object]]) -> None:
+def test_every_subject_is_reported(iglu_output: dict[str, Report]) -> None:
     assert sorted(iglu_output) == sorted(IGLU_4_3_0)
-    assert sum(s["readings"] for s in iglu_output.values()) == IGLU_TOTAL_READINGS  # type: ignore[misc]
+    assert sum(s["readings"] for s in iglu_output.values()) == IGLU_TOTAL_READINGS
     assert iglu_output["Subject 1"]["readings"] == IGLU_SUBJECT_1_READINGS
 
 
 @pytest.mark.parametrize("subject", sorted(IGLU_4_3_0))
-def test_matches_iglu(iglu_output: dict[str, dict[str, object]], subject: str) -> None:
+def test_matches_iglu(iglu_output: dict[str, Report], subject: str) -> None:
     ref = IGLU_4_3_0[subject]
     ours = iglu_output[subject]
+    assert ours["unit"] == "mg/dL" and ours["source"] == "cgm"
+    bands = ours["time_in_ranges"]
     expected = {
-        "mean_mg_dl": ref["mean"],
-        "sd_mg_dl": ref["SD"],
-        "cv_pct": ref["CV"],
-        "gmi_pct": ref["GMI"],
-        "pct_very_low": ref["below_54"],
-        "pct_low": ref["below_70"] - ref["below_54"],
-        "pct_in_range": ref["in_range_70_180"],
-        "pct_high": ref["above_180"] - ref["above_250"],
-        "pct_very_high": ref["above_250"],
-        "lbgi": ref["LBGI"],
-        "hbgi": ref["HBGI"],
+        "mean": (ours["mean"], ref["mean"]),
+        "sd": (ours["sd"], ref["SD"]),
+        "cv_pct": (ours["cv_pct"], ref["CV"]),
+        "gmi_pct": (ours["gmi_pct"], ref["GMI"]),
+        "very_low": (bands["very_low"], ref["below_54"]),
+        "low": (bands["low"], ref["below_70"] - ref["below_54"]),
+        "in_range": (bands["in_range"], ref["in_range_70_180"]),
+        "high": (bands["high"], ref["above_180"] - ref["above_250"]),
+        "very_high": (bands["very_high"], ref["above_250"]),
+        "lbgi": (ours["lbgi"], ref["LBGI"]),
+        "hbgi": (ours["hbgi"], ref["HBGI"]),
     }
-    for key, value in expected.items():
-        assert ours[key] == pytest.approx(value, abs=TOLERANCE), key
+    for key, (value, published) in expected.items():
+        assert value == pytest.approx(published, abs=TOLERANCE), key
 
 
-def test_output_carries_the_promised_keys(iglu_output: dict[str, dict[str, object]]) -> None:
+def test_output_carries_the_promised_keys(iglu_output: dict[str, Report]) -> None:
     keys = {
-        "readings", "mean_mg_dl", "sd_mg_dl", "cv_pct", "gmi_pct", "pct_very_low", "pct_low",
-        "pct_in_range", "pct_high", "pct_very_high", "lbgi", "hbgi", "days",
-        "readings_per_day", "hypo_level1", "hypo_level2", "agp",
+        "source", "unit", "period", "readings", "mean", "sd", "cv_pct", "gmi_pct",
+        "time_in_ranges", "limits", "lbgi", "hbgi", "hypoglycaemia", "sufficiency", "goals",
+        "agp_bin_minutes", "agp",
     }  # fmt: skip
     for subject in iglu_output.values():
-        assert keys <= subject.keys()
+        assert set(subject) == keys
 
 
 def count_nonempty(path: Path, column: str) -> int:
@@ -176,27 +182,36 @@ def test_shanghai_fingersticks_count_every_nonempty_cbg_row() -> None:
     assert code == 0, output
     result = json.loads(output)
     assert list(result) == [SHANGHAI_FILE.stem]  # no id column: keyed by the file's stem
-    assert result[SHANGHAI_FILE.stem]["readings"] == expected
+    assert result[SHANGHAI_FILE.stem]["report"]["readings"] == expected
 
 
-def test_shanghai_meter_mode_counts_days_and_readings() -> None:
+def test_shanghai_meter_mode_speaks_of_readings() -> None:
     code, output = run(
         "--value-column", "cbg_mg_dl", "--source", "meter", "--tz", "Asia/Shanghai",
         str(SHANGHAI_FILE),
     )  # fmt: skip
     assert code == 0, output
-    summary = json.loads(output)[SHANGHAI_FILE.stem]
-    assert summary["hypo_counted"] == "readings"
-    assert summary["days_meeting_min_readings"] <= summary["days"]
+    report = json.loads(output)[SHANGHAI_FILE.stem]["report"]
+    assert report["source"] == "meter" and report["hypoglycaemia"]["counted"] == "readings"
+    assert "readings_in_ranges" in report and "time_in_ranges" not in report
+    # 2021-07-30 .. 2021-08-06: 8 local days, 53 fingersticks, on 7 days at least 4 of them
+    # (2, 7, 8, 8, 8, 8, 8, 4 a day). 8 days < 14: no GMI, no AGP.
+    assert report["period"]["days"] == 8.0
+    assert report["readings"] == 53
+    assert report["readings_per_day"] == pytest.approx(53 / 8)
+    assert report["sufficiency"]["days_meeting_minimum"] == 7
+    assert report["sufficiency"]["met"] is False
+    assert report["gmi_pct"] is None and report["agp"] is None
 
 
 def test_shanghai_cgm_column() -> None:
     expected = count_nonempty(SHANGHAI_FILE, "cgm_mg_dl")
     code, output = run("--value-column", "cgm_mg_dl", str(SHANGHAI_FILE))
     assert code == 0, output
-    summary = json.loads(output)[SHANGHAI_FILE.stem]
-    assert summary["readings"] == expected
-    assert summary["interval_minutes"] == 15  # the Shanghai CGMs report every 15 minutes
+    report = json.loads(output)[SHANGHAI_FILE.stem]["report"]
+    assert report["readings"] == expected
+    # the Shanghai CGMs report every 15 minutes
+    assert report["sufficiency"]["interval_minutes"] == 15
 
 
 def test_mmol_file_is_classified_in_mmol(tmp_path: Path) -> None:
@@ -204,9 +219,9 @@ def test_mmol_file_is_classified_in_mmol(tmp_path: Path) -> None:
     f.write_text("time,glucose\n2024-01-01 08:00,3.9\n2024-01-01 12:00,3.8\n")
     code, output = run("--value-column", "glucose", "--unit", "mmol/L", "--source", "meter", str(f))
     assert code == 0, output
-    summary = json.loads(output)["p"]
-    assert summary["pct_in_range"] == 50.0  # 3.9 mmol/L is in range although 70.3 mg/dL
-    assert summary["pct_low"] == 50.0
+    bands = json.loads(output)["p"]["report"]["readings_in_ranges"]
+    assert bands["in_range"] == 50.0  # 3.9 mmol/L is in range although 70.3 mg/dL
+    assert bands["low"] == 50.0
 
 
 @pytest.mark.parametrize(
@@ -242,7 +257,7 @@ def test_an_implausible_row_is_set_aside_and_the_rest_of_the_file_counts(tmp_pat
         metrics, ["--value-column", "cbg_mg_dl", "--source", "meter", str(f)]
     )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)["typo"]
-    assert (summary["readings"], summary["set_aside"]) == (2, 1)
-    assert summary["mean_mg_dl"] == 120.0
+    subject = json.loads(result.stdout)["typo"]
+    assert (subject["report"]["readings"], subject["set_aside"]) == (2, 1)
+    assert subject["report"]["mean"] == 120.0
     assert "line 3" in result.stderr and "2044.8 mg/dL is not a plausible" in result.stderr

@@ -55,13 +55,13 @@ def band_by_hand(value: float, unit: Unit) -> Band:
 
 @given(st.lists(mg_dl_values, min_size=1, max_size=200))
 def test_bands_sum_to_100(values: list[float]) -> None:
-    p = band_percentages(np.array(values), Unit.MG_DL)
+    p = band_percentages(series_of(values))
     assert p.very_low + p.low + p.in_range + p.high + p.very_high == pytest.approx(100.0)
 
 
 @given(st.lists(mg_dl_values, min_size=1, max_size=100))
 def test_band_shares_match_a_hand_count(values: list[float]) -> None:
-    p = band_percentages(np.array(values), Unit.MG_DL)
+    p = band_percentages(series_of(values))
     n = len(values)
     share = {b: 100.0 * sum(band_by_hand(v, Unit.MG_DL) is b for v in values) / n for b in Band}
     assert p.very_low == pytest.approx(share[Band.VERY_LOW])
@@ -100,9 +100,22 @@ def test_mmol_values_are_classified_in_mmol(value: float) -> None:
 def test_boundaries_do_not_move_through_conversion(value: float, unit: Unit, band: Band) -> None:
     assert classify(value, unit) is band
     # ... and the series path agrees with the scalar one.
-    s = series_of([value], unit)
-    p = band_percentages(s.values, s.unit)
+    p = band_percentages(series_of([value], unit))
     assert getattr(p, band.value) == 100.0
+
+
+@given(st.lists(st.tuples(st.booleans(), st.floats(0.6, 1000.0)), min_size=1, max_size=100))
+def test_a_mixed_unit_series_classifies_each_reading_in_its_own_unit(
+    readings: list[tuple[bool, float]],
+) -> None:
+    units = [Unit.MMOL_L if mmol else Unit.MG_DL for mmol, _ in readings]
+    values = [v for _, v in readings]
+    times = [T0 + timedelta(minutes=5 * i) for i in range(len(values))]
+    p = band_percentages(GlucoseSeries.build(times, values, units, Source.METER))
+    n = len(values)
+    for band in Band:
+        by_hand = sum(band_by_hand(v, u) is band for v, u in zip(values, units, strict=True))
+        assert getattr(p, band.value) == pytest.approx(100.0 * by_hand / n)
 
 
 def test_conversion_would_have_moved_the_boundary() -> None:
@@ -151,8 +164,9 @@ def test_summary_matches_the_statistics_module(values: list[float]) -> None:
     s = summarize(series_of(values), UTC)
     mean = statistics.fmean(values)
     sd = statistics.stdev(values)  # sample SD, n - 1
-    assert s.mean_mg_dl == pytest.approx(mean, rel=1e-9)
-    assert s.sd_mg_dl == pytest.approx(sd, rel=1e-9, abs=1e-9)
+    assert s.unit is Unit.MG_DL
+    assert s.mean == pytest.approx(mean, rel=1e-9)
+    assert s.sd == pytest.approx(sd, rel=1e-9, abs=1e-9)
     assert s.cv_pct == pytest.approx(100 * sd / mean, rel=1e-9, abs=1e-9)
     assert s.gmi_pct == pytest.approx(3.31 + 0.02392 * mean, rel=1e-12)
 
@@ -160,7 +174,10 @@ def test_summary_matches_the_statistics_module(values: list[float]) -> None:
 @given(st.lists(mmol_values, min_size=2, max_size=50))
 def test_mmol_series_reports_mg_dl_with_the_one_factor(values: list[float]) -> None:
     s = summarize(series_of(values, Unit.MMOL_L), UTC)
-    assert s.mean_mg_dl == pytest.approx(statistics.fmean(values) * 18.016, rel=1e-9)
+    assert s.mean == pytest.approx(statistics.fmean(values) * 18.016, rel=1e-9)
+    in_mmol = summarize(series_of(values, Unit.MMOL_L), UTC, unit=Unit.MMOL_L)
+    assert in_mmol.unit is Unit.MMOL_L
+    assert in_mmol.mean == pytest.approx(statistics.fmean(values), rel=1e-9)
 
 
 def test_control_solution_never_counts() -> None:
@@ -172,8 +189,8 @@ def test_control_solution_never_counts() -> None:
     assert list(s.values) == [100.0, 120.0]
     assert s.control_excluded == 2
     summary = summarize(s, UTC)
-    assert summary.readings == 2 and summary.control_excluded == 2
-    assert summary.pct_very_low == 0.0 and summary.pct_very_high == 0.0
+    assert summary.readings == 2
+    assert summary.in_ranges.very_low == 0.0 and summary.in_ranges.very_high == 0.0
 
 
 def test_only_control_solution_is_an_error() -> None:
@@ -196,4 +213,4 @@ def test_naive_times_are_refused() -> None:
 
 def test_one_reading_has_no_sd() -> None:
     s = summarize(series_of([100.0]), UTC)
-    assert s.sd_mg_dl is None and s.cv_pct is None and s.readings == 1
+    assert s.sd is None and s.cv_pct is None and s.readings == 1

@@ -12,9 +12,10 @@ import pytest
 from core.metrics import (
     GlucoseSeries,
     MealContext,
+    Period,
     Source,
     agp_bins,
-    cgm_coverage_pct,
+    cgm_active_pct,
     episodes_below,
     hypo_counts,
     infer_interval,
@@ -75,11 +76,11 @@ def test_episode_fields() -> None:
     assert e.start == s.times[1] and e.end == s.times[3] and e.nadir == 60
 
 
-def test_level1_and_level2_episodes_are_not_double_counted() -> None:
+def test_level1_and_level2_events_are_not_double_counted() -> None:
     deep = [65, 50, 50, 50, 65, 100, 100, 100]  # below 54 for 15 min: level 2 only
     mild = [65, 65, 65, 100, 100, 100]  # never below 54: level 1
     counts = hypo_counts(cgm(deep + mild), FIVE)
-    assert (counts.level1, counts.level2, counts.counted) == (1, 1, "episodes")
+    assert (counts.level1, counts.level2, counts.counted) == (1, 1, "events")
 
 
 def test_mmol_episodes_use_mmol_thresholds() -> None:
@@ -102,13 +103,14 @@ def test_interval_is_inferred_from_the_median_spacing() -> None:
     assert infer_interval(cgm([100] * 10, minutes=15).times) == np.timedelta64(15, "m")
 
 
-def test_coverage_counts_expected_readings() -> None:
-    full = cgm([100.0] * 13)  # 08:00..09:00 every 5 min
-    assert cgm_coverage_pct(full.times, FIVE) == 100.0
+def test_active_time_counts_expected_readings_over_the_period() -> None:
+    hour = Period(T0, T0 + timedelta(hours=1))  # a 5-minute sensor sends 60 / 5 = 12
+    full = cgm([100.0] * 12)  # 08:00..08:55 every 5 min
+    assert cgm_active_pct(full.times, FIVE, hour) == 100.0
     half = GlucoseSeries.build(
-        [T0 + timedelta(minutes=10 * i) for i in range(7)], [100.0] * 7, Unit.MG_DL, Source.CGM
+        [T0 + timedelta(minutes=10 * i) for i in range(6)], [100.0] * 6, Unit.MG_DL, Source.CGM
     )
-    assert cgm_coverage_pct(half.times, FIVE) == pytest.approx(100 * 7 / 13)
+    assert cgm_active_pct(half.times, FIVE, hour) == pytest.approx(100 * 6 / 12)
 
 
 def test_meter_days_use_the_patients_zone() -> None:
@@ -123,8 +125,10 @@ def test_meter_days_use_the_patients_zone() -> None:
     d = meter_days(s.times, shanghai, min_per_day=4)
     assert (d.days, d.days_with_readings, d.days_meeting_minimum) == (2, 2, 1)
     summary = summarize(s, shanghai, min_readings_per_day=4)
-    assert summary.days == 2 and summary.readings_per_day == 2.5
-    assert summary.days_meeting_min_readings == 1
+    assert summary.source is Source.METER
+    # no period given: the two local days the readings fall on
+    assert summary.period.days == 2.0 and summary.readings_per_day == 2.5
+    assert summary.sufficiency.days_meeting_minimum == 1
 
 
 # --- AGP ------------------------------------------------------------------------------------
@@ -169,16 +173,17 @@ def test_before_meal_pairs_with_the_after_meal_reading_1_to_3_hours_later() -> N
     before, after, fasting = MealContext.BEFORE_MEAL, MealContext.AFTER_MEAL, MealContext.FASTING
     s = meter_with_meals([
         (0, 95.0, fasting),
-        (30, 110.0, before),   # breakfast
-        (60, 150.0, after),    # 30 min later: too early
+        (30, 110.0, before),   # breakfast: the reading nearest the meal opens the pair
+        (60, 150.0, after),    # 30 min later: too early, unpaired
         (150, 170.0, after),   # 2 h later: the pair
         (300, 140.0, before),  # lunch
-        (600, 200.0, after),   # 5 h later: too late, no pair
+        (600, 200.0, after),   # 5 h later: too late, unpaired
         (700, 135.0, None),
     ])  # fmt: skip
     m = meal_summary(s)
     assert [(p.before_mg_dl, p.after_mg_dl) for p in m.pairs] == [(110.0, 170.0)]
     assert m.pairs[0].rise_mg_dl == 60.0
+    assert [s.values[i] for i in m.unpaired_after] == [150.0, 200.0]
     assert m.before_meal_readings == 2 and m.after_meal_readings == 3
     assert m.pct_before_in_target == 50.0  # 110 yes, 140 no (80-130)
     assert m.pct_after_in_target == pytest.approx(200 / 3)  # 150, 170 yes; 200 no (< 180)

@@ -46,8 +46,9 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
 # Wide enough for two figures side by side, as on a clinic's desktop screen.
 VIEWPORT = {"width": 1280, "height": 900}
-# Carbohydrates recorded with every before-meal reading of the first demo patient, so the
-# nutritionist's pairs show a value the record holds.
+# Carbohydrates recorded with every reading that opens a pre/post-meal pair (before a meal,
+# or fasting before breakfast) of the first demo patient, so the nutritionist's pairs show a
+# value the record holds.
 RECORDED_CARBS_G = 45.0
 # A user with a login and no grant to anyone: sees no page and no data of any patient.
 STRANGER_EMAIL = "stranger@demo.glucobridge.org"
@@ -70,7 +71,7 @@ def _seed(database_url: str) -> Site:
             # The demo patient's own meter, through the one intake as ingest would store it.
             readings = [
                 r.model_copy(update={"carbohydrate_g": RECORDED_CARBS_G})
-                if i == 0 and r.meal == "before_meal"
+                if i == 0 and r.meal in ("before_meal", "fasting")
                 else r
                 for r in demo_readings(patient, today)
             ]
