@@ -92,11 +92,11 @@ def _content(values: CgmSummaryValues, patient_id: uuid.UUID, generated: datetim
     y -= BAR_HEIGHT + 6
     limits = _band_limits(values.unit)
     for band, share in reversed(list(zip(BAND_ORDER, values.ranges, strict=True))):
-        sign, goal = CONSENSUS_GOALS[band]
+        goal = CONSENSUS_GOALS[band]
         ops.append(f"{_rgb(BAND_COLOURS[band])} rg {MARGIN} {y - 2} 10 10 re f 0 g")
         text(
             f"{_BAND_NAMES[band.value]} ({limits[band.value]}): {share:.1f} %"
-            f" (goal {sign}{goal:g} %)",
+            f" (goal {goal.comparison}{goal.target_pct:g} %)",
             x=MARGIN + 16,
         )
     return "\n".join(ops)

@@ -1,7 +1,7 @@
 """The CGM summary of a period, computed exactly as `GET /api/v1/patients/{id}/trends`
-computes it (`api.series.fetch_series` + `core.metrics.summarize`), mapped onto what the
-guide's `cgm-summary` states. This is the one place that mapping lives: when the metrics'
-shape changes, only this module follows.
+computes it (`api.series.fetch_series` + `core.metrics.summarize` over the requested period,
+the same `CgmReport`), mapped onto what the guide's `cgm-summary` states. This is the one
+place that mapping lives: when the metrics' shape changes, only this module follows.
 
 A summary needs CGM data (the guide is about sensors) and at least two readings (CV needs a
 standard deviation); otherwise there is none for that period.
@@ -24,8 +24,10 @@ from psycopg import AsyncConnection
 from api.patient_scope import ScopedPatient
 from api.series import fetch_series
 from core.fhir_cgm import CgmSummaryValues, Member
-from core.metrics import Source, summarize
-from core.units import from_mg_dl
+from core.metrics import CgmReport, Period, Source, summarize
+from core.metrics._localtime import local_dates_and_minutes
+from core.metrics.sufficiency import calendar_days
+from core.units import Unit
 
 SUMMARY_PREFIX: Final = "cgms"
 REPORT_PREFIX: Final = "cgmr"
@@ -46,23 +48,29 @@ async def cgm_summary_values(
     series = fetched.series
     if series is None or len(series) < MIN_READINGS:
         return None
-    found = summarize(series, patient.zones)
-    if found.cv_pct is None or found.cgm_coverage_pct is None:
+    # Mean glucose in the unit the sensor measured in (mass or moles per volume).
+    unit = Unit.MMOL_L if bool(series.mmol.all()) else Unit.MG_DL
+    report = summarize(series, patient.zones, period=Period(start, end), unit=unit)
+    if not isinstance(report, CgmReport) or report.cv_pct is None:
         return None
+    ranges = report.time_in_ranges
+    local_dates, _ = local_dates_and_minutes(series.times, patient.zones)
     return CgmSummaryValues(
         start=start,
         end=end,
-        unit=series.unit,
-        mean=from_mg_dl(found.mean_mg_dl, series.unit),
-        pct_very_low=found.pct_very_low,
-        pct_low=found.pct_low,
-        pct_in_range=found.pct_in_range,
-        pct_high=found.pct_high,
-        pct_very_high=found.pct_very_high,
-        gmi_pct=found.gmi_pct,
-        cv_pct=found.cv_pct,
-        days_of_wear=found.days,
-        sensor_active_pct=found.cgm_coverage_pct,
+        unit=unit,
+        mean=report.mean,
+        pct_very_low=ranges.very_low,
+        pct_low=ranges.low,
+        pct_in_range=ranges.in_range,
+        pct_high=ranges.high,
+        pct_very_high=ranges.very_high,
+        gmi_pct=report.gmi_pct,
+        cv_pct=report.cv_pct,
+        # Local calendar days from the first reading to the last, both included.
+        days_of_wear=calendar_days(local_dates),
+        # Over the requested period, as the consensus asks (and trends reports).
+        sensor_active_pct=report.sufficiency.active_pct,
     )
 
 

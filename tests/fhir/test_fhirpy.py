@@ -191,11 +191,14 @@ def test_fhirpy_reads_every_reading_once_page_by_page_in_the_measured_unit(
     _a_reading_read_by_id_is_the_one_searched(world, hospital)
 
 
-def _hand_summary(values: list[float], times: list[datetime]) -> dict[str, float]:
+def _hand_summary(
+    values: list[float], times: list[datetime], period: timedelta
+) -> dict[str, float]:
     """The consensus metrics worked out from their definitions (DESIGN.md, Battelino 2019)."""
     n = len(values)
     mean = sum(values) / n
-    expected_readings = (times[-1] - times[0]) // CGM_EVERY + 1
+    # Active over the requested period: readings / floor(period / sensor interval).
+    expected_readings = period // CGM_EVERY
     return {
         "mean_mg_dl": mean,
         "pct_very_low": 100 * sum(v < 54 for v in values) / n,
@@ -272,10 +275,18 @@ def test_the_cgm_summary_equals_trends_and_the_definitions_and_the_pdf_says_so(
         headers=world.patient.auth,
     )
     assert trends.status_code == 200, trends.text
-    said = trends.json()["summary"]
-    assert fhir == {key: said[key] for key in fhir}
+    said = trends.json()["report"]
+    assert said["source"] == "cgm" and said["unit"] == "mg/dL"
+    assert fhir == {
+        "mean_mg_dl": said["mean"],
+        **{f"pct_{band}": share for band, share in said["time_in_ranges"].items()},
+        "gmi_pct": said["gmi_pct"],
+        "cv_pct": said["cv_pct"],
+        "days": fhir["days"],  # days of wear: trends states the period, checked by hand below
+        "cgm_coverage_pct": said["sufficiency"]["active_pct"],
+    }
     times = sorted(loaded.cgm)
-    by_hand = _hand_summary([loaded.cgm[t] for t in times], times)
+    by_hand = _hand_summary([loaded.cgm[t] for t in times], times, loaded.end - loaded.start)
     assert fhir == pytest.approx(by_hand, rel=1e-9)
     assert fhir["pct_very_low"] > 0 and fhir["pct_low"] > 0 and fhir["cgm_coverage_pct"] < 100
     # Read back by id, a member is the same resource.

@@ -93,15 +93,15 @@ def test_an_xdrip_day_uploaded_twice_is_stored_once_and_shows_in_trends_and_the_
         f"/api/v1/patients/{site.patient_id}/trends", params={**period, "source": "cgm"}
     )
     assert trends.status_code == 200, trends.text
-    body = trends.json()["summary"]
-    assert trends.json()["source"] == "cgm"
+    body = trends.json()["report"]
+    assert body["source"] == "cgm" and body["unit"] == "mg/dL"
     assert body["readings"] == 288
-    assert body["mean_mg_dl"] == 120.0
-    assert body["pct_in_range"] == 100.0
+    assert body["mean"] == 120.0
+    assert body["time_in_ranges"]["in_range"] == 100.0
     fingersticks = site.patient.get(
         f"/api/v1/patients/{site.patient_id}/trends", params={**period, "source": "meter"}
-    ).json()["summary"]
-    assert fingersticks["readings"] == 3
+    ).json()["report"]
+    assert fingersticks["source"] == "meter" and fingersticks["readings"] == 3
 
     page = site.patient.get(f"/api/v1/patients/{site.patient_id}/dashboards/patient")
     assert page.status_code == 200, page.text
