@@ -39,14 +39,21 @@ def test_each_read_by_the_care_team_is_in_the_patients_access_log(
         response = client.get(url, headers=cast[key].auth)
         assert response.status_code == 200, response.text
         sent.append((str(cast[key].id), action, response.headers["x-request-id"]))
-    # A denied attempt is not an access and is not listed.
-    assert client.get(reads[0][1], headers=cast["nutritionist_revoked"].auth).status_code == 404
+    # A denied attempt is listed as such: the patient sees who tried after their access ended.
+    refused = client.get(reads[0][1], headers=cast["nutritionist_revoked"].auth)
+    assert refused.status_code == 404
 
     entries = _log(client, cast)  # paged three at a time: walks several pages
     listed = [(e["actor_user_id"], e["action"], e["request_id"]) for e in entries]
     for item in sent:
         assert item in listed
-    assert str(cast["nutritionist_revoked"].id) not in {e["actor_user_id"] for e in entries}
+    assert {
+        e["outcome"] for e in entries if e["request_id"] != refused.headers["x-request-id"]
+    } == {"allowed"}
+    denied = [e for e in entries if e["outcome"] == "denied"]
+    assert [(e["actor_user_id"], e["actor_name"], e["action"], e["grant_id"]) for e in denied] == [
+        (str(cast["nutritionist_revoked"].id), "Test nutritionist_revoked", "list_readings", None)
+    ]
     by_request = {e["request_id"]: e for e in entries}
     first = by_request[sent[0][2]]
     assert first["actor_name"] == "Test nutritionist_granted"
