@@ -40,12 +40,16 @@ def services() -> Iterator[Services]:
         yield started
 
 
-@pytest.fixture
-def database(services: Services) -> Iterator[str]:
-    with psycopg.connect(services.database_url, autocommit=True) as conn:
+def empty_database(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(_ALL_TABLES).fetchone()
         assert row is not None and row[0]
         conn.execute(f"TRUNCATE {row[0]} CASCADE".encode())
+
+
+@pytest.fixture
+def database(services: Services) -> Iterator[str]:
+    empty_database(services.database_url)
     yield services.database_url
 
 

@@ -124,6 +124,10 @@ ALL_SCOPES = ["readings", "trends", "alerts", "exports", "care_plan"]
 @pytest.fixture
 def cast(database: str, jwt_secret: str) -> Cast:
     """The patient, and everyone who may or may not see them."""
+    return make_cast(database, jwt_secret)
+
+
+def make_cast(database: str, jwt_secret: str) -> Cast:
     found = Cast(database, jwt_secret)
     with psycopg.connect(database) as conn:
         for key, role in [

@@ -74,7 +74,9 @@ class Scene:
 
     def victim_sends(self, mg_dl: float | None = None) -> None:
         """The victim's bridge delivers one reading and waits for ingest's confirmation."""
-        items = readings(1, start=datetime.now(UTC) - timedelta(minutes=len(self.sent) + 1))
+        # One a minute, the latest a minute ago: in order, none in the future.
+        at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=60)
+        items = readings(1, start=at + timedelta(minutes=len(self.sent)))
         if mg_dl is not None:
             items = [items[0].model_copy(update={"value": mg_dl})]
         sent = batch(self.victim_bridge, VICTIM_METER, items)
