@@ -162,8 +162,9 @@ class BrokerAdmin:
     def replace_bridge_sync(self, bridge_id: str) -> ClientCredentials:
         """A bridge provisioned afresh: whatever the broker held under its id is deleted
         first (a test re-registering an id), then made again with a new password."""
-        self.run_sync(revoke_bridge_steps(bridge_id))
-        return self.provision_bridge_sync(bridge_id)
+        password = new_password()
+        self.run_sync(revoke_bridge_steps(bridge_id) + bridge_steps(bridge_id, password))
+        return ClientCredentials(bridge_id, password)
 
     def set_service_users_sync(self, role: BrokerRole, usernames: list[str], password: str) -> None:
         """Service users in a shared role with one password, made or reset (the stack on a

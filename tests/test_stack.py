@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -95,3 +97,22 @@ def test_the_readme_shows_the_role_table_the_broker_is_made_from() -> None:
     """The production section documents the broker with the very table the stack uses."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert describe() in readme
+
+
+def test_broker_init_writes_a_new_brokers_users_with_fresh_passwords(tmp_path: Path) -> None:
+    target = tmp_path / "dynamic-security.json"
+    result = CliRunner().invoke(cli, ["broker", "init", str(target), "--ingest-workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert target.stat().st_mode & 0o777 == 0o600  # password hashes: the owner's only
+    printed = dict(line.split(": ", 1) for line in result.output.splitlines()[1:])
+    passwords = {key.split(" ", 1)[0]: value for key, value in printed.items()}
+    clients = {c["username"]: c for c in json.loads(target.read_text())["clients"]}
+    assert set(clients) == {ADMIN_USER, "ingest-0", "ingest-1", "alerts"}
+    for user, client in clients.items():
+        password = passwords["ingest" if user.startswith("ingest-") else user]
+        digest = hashlib.pbkdf2_hmac(
+            "sha512", password.encode(), base64.b64decode(client["salt"]), client["iterations"]
+        )
+        assert base64.b64encode(digest).decode() == client["password"], user
+    again = CliRunner().invoke(cli, ["broker", "init", str(target)])
+    assert again.exit_code != 0 and "exists" in again.output
