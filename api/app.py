@@ -16,8 +16,10 @@ from api import (
     care_team,
     displays,
     exports,
+    fhir,
     headers,
     imports,
+    nightscout,
     pages,
     patients,
     problems,
@@ -53,7 +55,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     problems.install(app)
     audit.install(app)
     headers.install(app)
-    for module in (auth, users, patients, displays, care_team, readings, exports, imports, audit):
+    routers = (auth, users, patients, displays, care_team, readings, exports, imports, audit)
+    for module in (*routers, nightscout):
         app.include_router(module.router)
     # Every route of these routers is patient-scoped: the access check (grant with this
     # scope, audit row) runs before the route's own dependencies.
@@ -67,6 +70,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         alerts_routes.webhooks_router,
         dependencies=[Depends(require_patient("alerts", owner_only=True))],
     )
+    # The FHIR endpoint for hospital systems (its own app under /fhir/r4, its own gate).
+    fhir.install(app)
     # Dashboards: data routes gated per route by require_patient, and the static pages.
     pages.install(app)
 

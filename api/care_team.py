@@ -133,7 +133,7 @@ class GrantOut(BaseModel):
 
 _GRANT_COLUMNS = """
 g.id, g.patient_id, g.grantee_user_id, g.grantee_organisation_id,
-coalesce(u.display_name, o.name) AS grantee_name, g.scopes,
+coalesce(u.display_name, o.name, g.grantee_label) AS grantee_name, g.scopes,
 CASE WHEN g.grantee_organisation_id IS NOT NULL THEN g.reach END AS reach,
 coalesce((SELECT json_agg(json_build_object('user_id', ru.id, 'display_name', ru.display_name,
                                             'role', ru.role) ORDER BY ru.display_name, ru.id)

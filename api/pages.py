@@ -47,7 +47,13 @@ from core.metrics import summarize as summarize_series
 from core.units import Unit
 from dashboards import figures, tables
 from dashboards.i18n import DEFAULT_LANG, Labels, Lang, catalogue_js
-from dashboards.meals import LoggedReading, rises_by_type, typed_pairs
+from dashboards.meals import (
+    LoggedReading,
+    MealEvent,
+    rises_by_type,
+    typed_pairs,
+    with_meal_events,
+)
 from dashboards.worklist import PatientPeriods, worklist
 
 router = APIRouter(prefix="/api/v1", tags=["dashboards"])
@@ -71,6 +77,12 @@ _LOGBOOK = """
 SELECT measured_at, mg_dl, meal, carbohydrate_g FROM counted_readings
 WHERE patient_id = %(patient)s AND measured_at >= %(start)s AND measured_at < %(end)s
 ORDER BY measured_at
+"""
+# Meals apps logged (Nightscout treatments with carbs), paired with the readings around them.
+_MEAL_EVENTS = """
+SELECT at, carbohydrate_g FROM meal_events
+WHERE patient_id = %(patient)s AND at >= %(start)s AND at < %(end)s AND carbohydrate_g > 0
+ORDER BY at
 """
 _LAST_READING = """
 SELECT max(measured_at) FROM counted_readings WHERE patient_id = %s
@@ -227,6 +239,9 @@ async def nutrition_dashboard(
     end = datetime.now(UTC)
     start = end - PERIOD
     logged = await _logged(request, patient, start, end)
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(_MEAL_EVENTS, {"patient": patient.id, "start": start, "end": end})
+        logged = with_meal_events(logged, [MealEvent(at, g) for at, g in await cur.fetchall()])
     pairs = typed_pairs(logged)
     by_day: dict[date, tuple[list[float], list[float]]] = {}
     for r in logged:

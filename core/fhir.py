@@ -1,11 +1,12 @@
 """Readings as interoperable documents: a FHIR R4 Bundle of Observations and Open mHealth
 `blood-glucose` 4.0 data points. Pure: readings in, JSON-ready dicts out.
 
-FHIR: LOINC 41653-7 (glucose, mass/volume, capillary blood, by glucometer) for meter
-readings and 99504-3 (glucose, mass/volume, interstitial fluid) for CGM. Both codes are mass
-concentrations, so the value is given in mg/dL (UCUM `mg/dL`); the value and unit as the
-meter measured them travel in an extension, unconverted. The meter is a Device with its
-serial; the meal context is an extension.
+FHIR: each Observation is the one the FHIR endpoint serves (`core.fhir_cgm`): CGM readings
+per the HL7 CGM guide's sensor-reading profiles (LOINC 99504-3 mg/dL, 105272-9 mmol/L),
+fingersticks per our meter mapping (41653-7 mg/dL, 14743-9 mmol/L), always in the unit
+measured; HI / LO as a comparator on the meter's limit. In this collection Bundle the
+patient and devices are referenced by their `urn:uuid` entries; the meal context and
+carbohydrates are extensions.
 """
 
 from __future__ import annotations
@@ -15,15 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from core.fhir_cgm import UCUM, FhirDevice, FhirReading, device, patient, reading_observation
 from core.units import Unit, from_mg_dl
 from core.vocabulary import RangeFlag, SourceKind
 
-LOINC: Final = "http://loinc.org"
-UCUM: Final = "http://unitsofmeasure.org"
-LOINC_METER: Final = ("41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer")
-LOINC_CGM: Final = ("99504-3", "Glucose [Mass/volume] in Interstitial fluid")
 EXTENSION_BASE: Final = "https://glucobridge.org/fhir/StructureDefinition/"
-OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
 # Stable resource ids: the same reading exported twice has the same Observation id.
 _NAMESPACE: Final = uuid.UUID("1f0f8d7e-3c3a-4b8e-9b0a-6e2f6c1d7a55")
 
@@ -55,18 +52,21 @@ def _urn(kind: str, key: str) -> str:
 
 
 def observation(reading: ExportReading, patient_ref: str, device_ref: str) -> dict[str, Any]:
-    code, display = LOINC_CGM if reading.is_cgm else LOINC_METER
-    extensions: list[dict[str, Any]] = [
-        {
-            "url": EXTENSION_BASE + "value-as-measured",
-            "valueQuantity": {
-                "value": reading.value,
-                "unit": reading.unit.value,
-                "system": UCUM,
-                "code": reading.unit.value,
-            },
-        }
-    ]
+    resource = reading_observation(
+        FhirReading(
+            identity=reading.identity,
+            measured_at=reading.measured_at,
+            value=reading.value,
+            unit=reading.unit,
+            source=reading.source,
+            device_id="",  # referenced by its urn:uuid entry below
+            range_flag=reading.range_flag,
+        ),
+        patient_ref,
+    )
+    del resource["id"]  # a collection entry is named by its fullUrl
+    resource["device"] = {"reference": device_ref}
+    extensions: list[dict[str, Any]] = []
     if reading.meal is not None:
         extensions.append({"url": EXTENSION_BASE + "meal-context", "valueCode": reading.meal})
     if reading.carbohydrate_g is not None:
@@ -81,23 +81,8 @@ def observation(reading: ExportReading, patient_ref: str, device_ref: str) -> di
                 },
             }
         )
-    resource: dict[str, Any] = {
-        "resourceType": "Observation",
-        "extension": extensions,
-        "identifier": [{"system": "urn:glucobridge:reading", "value": str(reading.identity)}],
-        "status": "final",
-        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory"}]}],
-        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
-        "subject": {"reference": patient_ref},
-        "effectiveDateTime": reading.measured_at.isoformat(),
-        "valueQuantity": {
-            "value": round(reading.mg_dl, 1),
-            "unit": Unit.MG_DL.value,
-            "system": UCUM,
-            "code": Unit.MG_DL.value,
-        },
-        "device": {"reference": device_ref},
-    }
+    if extensions:
+        resource["extension"] = extensions
     if reading.sample_type is not None:
         resource["method"] = {"text": reading.sample_type.replace("_", " ")}
     if reading.sample_location is not None:
@@ -116,11 +101,7 @@ def bundle(
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": patient_ref,
-            "resource": {
-                "resourceType": "Patient",
-                "identifier": [{"system": "urn:glucobridge:patient", "value": str(patient_id)}],
-                "name": [{"text": display_name}],
-            },
+            "resource": {k: v for k, v in patient(patient_id, display_name).items() if k != "id"},
         }
     ]
     devices: dict[str, str] = {}
@@ -128,17 +109,9 @@ def bundle(
         if reading.device not in devices:
             ref = _urn("device", reading.device)
             devices[reading.device] = ref
-            entries.append(
-                {
-                    "fullUrl": ref,
-                    "resource": {
-                        "resourceType": "Device",
-                        "serialNumber": reading.device,
-                        "type": {"text": "CGM" if reading.is_cgm else "blood glucose meter"},
-                        "patient": {"reference": patient_ref},
-                    },
-                }
-            )
+            resource = device(FhirDevice("", reading.device, reading.source), patient_ref)
+            del resource["id"]  # a collection entry is named by its fullUrl
+            entries.append({"fullUrl": ref, "resource": resource})
     for reading in readings:
         entries.append(
             {
@@ -158,13 +131,13 @@ def bundle(
 # Open mHealth blood-glucose 4.0 -------------------------------------------------------------
 
 OMH_SCHEMA: Final = {"namespace": "omh", "name": "blood-glucose", "version": "4.0"}
+# The schema's specimen sources (specimen-source-2.x: breath, capillary blood, interstitial
+# fluid, saliva, sweat, tears, urine). A capillary sample is capillary blood whether the
+# meter reports it as whole blood or plasma; venous and arterial samples have no value in
+# the schema, so they carry none.
 _SPECIMEN = {
     "capillary_whole_blood": "capillary blood",
-    "capillary_plasma": "plasma",
-    "venous_whole_blood": "whole blood",
-    "venous_plasma": "plasma",
-    "arterial_whole_blood": "whole blood",
-    "arterial_plasma": "plasma",
+    "capillary_plasma": "capillary blood",
     "interstitial_fluid": "interstitial fluid",
 }
 _MEAL = {"before_meal": "before meal", "after_meal": "after meal", "fasting": "fasting"}

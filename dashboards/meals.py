@@ -9,8 +9,8 @@ the meter or the record holds for either reading.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
 
 import numpy as np
 
@@ -99,3 +99,47 @@ def rises_by_type(pairs: Sequence[TypedPair]) -> dict[str, list[float]]:
     for pair in pairs:
         grouped[pair.meal_type].append(pair.rise_mg_dl)
     return grouped
+
+
+# A meal an app logged (a Nightscout treatment with carbs: the `meal_events` view) pairs the
+# reading taken at the meal with the one two hours later: ADA's check "1-2 h after the start
+# of the meal", at its far end, where a sensor's post-meal value is read.
+AT_MEAL = timedelta(minutes=15)  # the reading at the meal: at most this long before it
+AFTER_MEAL = timedelta(hours=2)
+AFTER_MEAL_TOLERANCE = timedelta(minutes=15)  # a sensor reads every 1-15 minutes
+
+
+@dataclass(frozen=True)
+class MealEvent:
+    at: datetime  # aware instant
+    carbohydrate_g: float | None
+
+
+def with_meal_events(
+    readings: Sequence[LoggedReading], events: Sequence[MealEvent]
+) -> list[LoggedReading]:
+    """The readings, oldest first, with those around each logged meal tagged before / after
+    the meal (and the meal's carbohydrates), so they pair like a meter's tagged readings.
+    A reading the device already tagged keeps its own tag; a meal without a reading at it
+    and one two hours later pairs nothing."""
+    out = sorted(readings, key=lambda r: r.at)
+    for event in sorted(events, key=lambda e: e.at):
+        before = [
+            i
+            for i, r in enumerate(out)
+            if r.meal is None and event.at - AT_MEAL <= r.at <= event.at
+        ]
+        target = event.at + AFTER_MEAL
+        after = [
+            i
+            for i, r in enumerate(out)
+            if r.meal is None and abs(r.at - target) <= AFTER_MEAL_TOLERANCE
+        ]
+        if not before or not after:
+            continue
+        b = before[-1]
+        a = min(after, key=lambda i: abs(out[i].at - target))
+        carbs = event.carbohydrate_g if event.carbohydrate_g else out[b].carbohydrate_g
+        out[b] = replace(out[b], meal="before_meal", carbohydrate_g=carbs)
+        out[a] = replace(out[a], meal="after_meal")
+    return out

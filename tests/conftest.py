@@ -17,7 +17,7 @@ from core.settings import AlertsSettings, ApiSettings, IngestSettings
 from ingest.alerts.worker import AlertsWorker
 from ingest.worker import Worker
 from stack.local import Services, local_stack
-from tests.support import Bridge, serve_api, wait_for
+from tests.support import HTTP_TIMEOUT_S, Bridge, serve_api, wait_for
 
 # Emptied before each test that uses the database: every table but the migrations' record.
 _ALL_TABLES = """
@@ -121,7 +121,7 @@ def api(database: str) -> Iterator[httpx.Client]:
     """The API served by uvicorn on a free port; requests go over a real socket."""
     with (
         serve_api(ApiSettings(database_url=database)) as base_url,
-        httpx.Client(base_url=base_url) as client,
+        httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client,
     ):
         yield client
 

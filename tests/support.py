@@ -23,6 +23,9 @@ from stack.proc import free_port
 
 # Generous: ingest flushes within milliseconds; a loaded CI machine may be slow.
 CONFIRM_TIMEOUT_S = 30.0
+# How long a test's HTTP client waits for an answer: a safeguard against a hung server, not a
+# measure of speed (httpx's 5 s default is short for a large import on a loaded CI machine).
+HTTP_TIMEOUT_S = 60.0
 
 
 class Bridge(Uplink):

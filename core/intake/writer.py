@@ -86,16 +86,20 @@ WITH fresh AS (
     SELECT DISTINCT ON (identity) identity, instant_key, measured_at
     FROM staging_readings
     ON CONFLICT DO NOTHING
-    RETURNING identity
+    RETURNING identity, instant_key
+),
+-- Instants of this write that hold two values (both are new): one pass, not one per reading.
+shared_instants AS (
+    SELECT instant_key FROM staging_readings WHERE instant_key IS NOT NULL
+    GROUP BY instant_key HAVING count(DISTINCT identity) > 1
 )
 INSERT INTO readings ({_COLUMN_LIST}, awaiting_claim, conflict)
 SELECT DISTINCT ON (s.identity) {", ".join("s." + c for c in _COLUMNS)},
        m.claimed_at IS NULL,
-       s.instant_key IS NOT NULL AND (
-           EXISTS (SELECT 1 FROM reading_identities i
-                   WHERE i.instant_key = s.instant_key AND i.identity <> s.identity)
-           OR EXISTS (SELECT 1 FROM staging_readings o
-                      WHERE o.instant_key = s.instant_key AND o.identity <> s.identity))
+       f.instant_key IS NOT NULL AND (
+           f.instant_key IN (SELECT instant_key FROM shared_instants)
+           OR EXISTS (SELECT 1 FROM reading_identities i  -- stored earlier (its own index)
+                      WHERE i.instant_key = f.instant_key AND i.identity <> f.identity))
 FROM staging_readings s
 JOIN fresh f USING (identity)
 LEFT JOIN meters m ON m.patient_id = s.patient_id AND m.serial = s.device

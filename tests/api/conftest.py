@@ -18,7 +18,7 @@ import pytest
 from api.auth import ALGORITHM, AUDIENCE, ISSUER, Role, hash_password, issue_access_token
 from core.settings import ApiSettings
 from stack.local import Services
-from tests.support import serve_api
+from tests.support import HTTP_TIMEOUT_S, serve_api
 
 # One password, hashed once, for every test account: argon2 is slow on purpose.
 PASSWORD = "correct horse battery staple"
@@ -40,7 +40,10 @@ def api_settings(database: str, services: Services, jwt_secret: str) -> ApiSetti
 @pytest.fixture
 def client(api_settings: ApiSettings) -> Iterator[httpx.Client]:
     """The API over a real socket, with the broker admin configured."""
-    with serve_api(api_settings) as base_url, httpx.Client(base_url=base_url) as http:
+    with (
+        serve_api(api_settings) as base_url,
+        httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S) as http,
+    ):
         yield http
 
 
