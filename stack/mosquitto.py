@@ -94,6 +94,9 @@ class Mosquitto:
     # Bridges provisioned through `add_user`, so `url(bridge_id)` can name them.
     bridges: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    # Written by this instance: a restart keeps what was provisioned since, while a first
+    # start replaces a file an earlier run left under the same root (other passwords).
+    written: bool = False
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -141,10 +144,11 @@ class Mosquitto:
 
     def _write_config(self) -> Path:
         (self.root / "data").mkdir(exist_ok=True)
-        if not self.dynsec_file.exists():  # a restart keeps what was provisioned
+        if not self.written:
             write_dynsec_config(
                 self.dynsec_file, self.passwords, ingest_workers=self.ingest_workers
             )
+            self.written = True
         conf = self.root / "mosquitto.conf"
         conf.write_text(
             f"""\
