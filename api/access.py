@@ -2,9 +2,12 @@
 
 `require_patient(scope)` resolves the caller, decides whether they may see this patient at
 the time of the request (the patient themself, or a care-team grant that is active, not
-expired, covers the scope, and names them or a clinic they practise in), writes the audit
-row, and hands the route an `AccessContext`. A caller who may not see the patient gets the
-same 404 as for a patient that does not exist: a denial says nothing about who exists.
+expired, covers the scope, and reaches them: it names them, or a clinic they practise in and
+either they were a member when it came into force or it covers everyone in the clinic; see
+the `grant_reach` view), writes the audit row, and hands the route an `AccessContext`. A
+caller who may not see the patient gets the same 404 as for a patient that does not exist:
+a denial says nothing about who exists. A refused attempt on a patient who exists is written
+to that patient's access log too (`outcome = denied`).
 
     @router.get("/patients/{patient_id}/trends")
     async def trends(access: Annotated[AccessContext, Depends(require_patient("trends"))]): ...
@@ -21,12 +24,15 @@ from typing import Annotated, Literal, get_args
 from fastapi import Depends, Path, Request
 
 from api import audit_log as audit
-from api.auth import CLINICAL_ROLES, Caller, CurrentUser, Role
+from api.auth import Caller, CurrentUser, Role
 from api.problems import not_found
 from api.state import client_address, pool_of
 
-Scope = Literal["readings", "trends", "alerts", "exports"]
+# `care_plan`: set the patient's alert thresholds (clinicians only, see CARE_PLAN_ROLES).
+Scope = Literal["readings", "trends", "alerts", "exports", "care_plan"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
+# Who, besides the patient, may change the care plan (alert thresholds) with that scope.
+CARE_PLAN_ROLES = frozenset({Role.CLINICIAN})
 
 # X-Request-ID as a client may send it: printable, no spaces, short enough for a log line.
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -35,10 +41,18 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 @dataclass(frozen=True)
 class Policy:
     """What a route asks: a scope a grant must cover (None: any grant in force will do), or
-    the patient themself only (their settings, consent, devices, access log)."""
+    the patient themself only (their settings, consent, devices, access log); `roles`, when
+    set, are the only roles a grant lets in (the patient always may)."""
 
     scope: Scope | None
     owner_only: bool
+    roles: frozenset[Role] | None = None
+
+    def admits(self, role: Role) -> bool:
+        """Whether a caller of this role may come in through a grant at all."""
+        if self.owner_only or role in (Role.ADMIN, Role.CLINIC_ADMIN):
+            return False
+        return self.roles is None or role in self.roles
 
 
 @dataclass(frozen=True)
@@ -61,18 +75,13 @@ def request_id_of(request: Request) -> str:
 
 _PATIENT = "SELECT user_id = %(user)s FROM patients WHERE id = %(patient)s"
 
-# The grant in force now: active, not past its expiry, covering the scope, and naming the
-# caller or (for clinical roles) a clinic the caller is a member of.
+# A grant in force now that reaches the caller and covers the scope (migration 0007 defines
+# "in force" and "reaches" once, as views).
 _GRANT = """
-SELECT g.id FROM grants g
-WHERE g.patient_id = %(patient)s
-  AND g.status = 'active'
-  AND (g.expires_at IS NULL OR g.expires_at > now())
-  AND (%(scope)s::text IS NULL OR %(scope)s::text = ANY (g.scopes))
-  AND (g.grantee_user_id = %(user)s
-       OR (%(clinical)s AND g.grantee_organisation_id IN
-           (SELECT organisation_id FROM organisation_members WHERE user_id = %(user)s)))
-ORDER BY g.created_at
+SELECT grant_id FROM grants_in_force
+WHERE patient_id = %(patient)s AND user_id = %(user)s
+  AND (%(scope)s::text IS NULL OR %(scope)s::text = ANY (scopes))
+ORDER BY created_at
 LIMIT 1
 """
 
@@ -84,9 +93,12 @@ def _action(request: Request) -> str:
 
 
 def require_patient(
-    scope: Scope | None = None, *, owner_only: bool = False
+    scope: Scope | None = None,
+    *,
+    owner_only: bool = False,
+    roles: frozenset[Role] | None = None,
 ) -> Callable[..., Awaitable[AccessContext]]:
-    policy = Policy(scope, owner_only)
+    policy = Policy(scope, owner_only, roles)
 
     async def patient_access(
         request: Request,
@@ -101,40 +113,43 @@ def require_patient(
             is_owner = bool(row[0])
             grant_id: uuid.UUID | None = None
             if not is_owner:
-                if policy.owner_only or caller.role in (Role.ADMIN, Role.CLINIC_ADMIN):
+                if policy.admits(caller.role):
+                    cur = await conn.execute(
+                        _GRANT, {"patient": patient_id, "scope": policy.scope, "user": caller.id}
+                    )
+                    grant = await cur.fetchone()
+                    grant_id = grant[0] if grant is not None else None
+                if grant_id is None:
+                    # Kept even though the request fails: the patient sees who was refused.
+                    await audit.record(conn, _entry(request, patient_id, caller, None, "denied"))
+                    await conn.commit()
                     raise not_found("patient")
-                cur = await conn.execute(
-                    _GRANT,
-                    {
-                        "patient": patient_id,
-                        "scope": policy.scope,
-                        "user": caller.id,
-                        "clinical": caller.role in CLINICAL_ROLES,
-                    },
-                )
-                grant = await cur.fetchone()
-                if grant is None:
-                    raise not_found("patient")
-                grant_id = grant[0]
-            request_id = request_id_of(request)
-            await audit.record(
-                conn,
-                audit.AuditEntry(
-                    patient_id=patient_id,
-                    action=_action(request),
-                    method=request.method,
-                    path=request.url.path,
-                    request_id=request_id,
-                    client_address=client_address(request),
-                    actor_user_id=caller.id,
-                    actor_role=caller.role.value,
-                    grant_id=grant_id,
-                ),
-            )
-        return AccessContext(patient_id, caller, is_owner, grant_id, request_id)
+            await audit.record(conn, _entry(request, patient_id, caller, grant_id, "allowed"))
+        return AccessContext(patient_id, caller, is_owner, grant_id, request_id_of(request))
 
     patient_access.policy = policy  # type: ignore[attr-defined]  # read by the route audit
     return patient_access
+
+
+def _entry(
+    request: Request,
+    patient_id: uuid.UUID,
+    caller: Caller,
+    grant_id: uuid.UUID | None,
+    outcome: audit.Outcome,
+) -> audit.AuditEntry:
+    return audit.AuditEntry(
+        patient_id=patient_id,
+        action=_action(request),
+        method=request.method,
+        path=request.url.path,
+        request_id=request_id_of(request),
+        client_address=client_address(request),
+        actor_user_id=caller.id,
+        actor_role=caller.role.value,
+        grant_id=grant_id,
+        outcome=outcome,
+    )
 
 
 def policy_of(dependency: object) -> Policy | None:
@@ -150,3 +165,6 @@ ReadingsAccess = Annotated[AccessContext, Depends(require_patient("readings"))]
 TrendsAccess = Annotated[AccessContext, Depends(require_patient("trends"))]
 AlertsAccess = Annotated[AccessContext, Depends(require_patient("alerts"))]
 ExportsAccess = Annotated[AccessContext, Depends(require_patient("exports"))]
+CarePlanAccess = Annotated[
+    AccessContext, Depends(require_patient("care_plan", roles=CARE_PLAN_ROLES))
+]

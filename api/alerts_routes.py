@@ -1,25 +1,38 @@
 """Alerts of one patient: the stored list, acknowledgement, a live stream (server-sent
-events), the thresholds their clinician sets, and webhook endpoints."""
+events), the thresholds their clinician sets, and webhook endpoints.
+
+Acknowledgements and thresholds are signed by the signed-in user (their name and id), never
+by a name in the request. Thresholds are the care plan: the patient, or a clinician whose
+grant includes `care_plan`, sets them (`care_plan_router`); anyone with `alerts` reads them.
+Webhooks go only to https URLs on public addresses (`core.webhook_target`), checked here at
+registration and by the alerts worker before every delivery."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from psycopg.rows import class_row
 from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
+from api.auth import CurrentUser
+from api.paging import MAX_BIGINT
 from api.patient_scope import Patient, pool_of
-from api.problems import ProblemError, not_found
+from api.problems import ProblemError, invalid, not_found
+from api.state import settings_of
 from core.units import Unit
+from core.webhook_target import WebhookTargetError, resolve
 
 router = APIRouter(prefix="/api/v1")
+# Setting the thresholds: behind its own gate (care_plan, clinicians), see api.app.
+care_plan_router = APIRouter(prefix="/api/v1")
 # Webhooks send a patient's alerts to any URL: only the patient may add or see them, not
 # the care team (their grants give alerts, not a way to copy them elsewhere).
 webhooks_router = APIRouter(prefix="/api/v1")
@@ -57,16 +70,13 @@ class AlertOut(BaseModel):
     detail: dict[str, Any]
     created_at: datetime
     acknowledged_at: datetime | None
-    acknowledged_by: str | None
+    acknowledged_by: str | None = Field(description="the name of whoever acknowledged it")
+    acknowledged_by_user_id: uuid.UUID | None
 
 
 class AlertsPage(BaseModel):
     items: list[AlertOut]  # newest first
     next_cursor: str | None
-
-
-class Acknowledge(BaseModel):
-    by: str = Field(min_length=1, max_length=200, description="who acknowledges")
 
 
 class ThresholdsIn(BaseModel):
@@ -77,7 +87,6 @@ class ThresholdsIn(BaseModel):
     max_hours_without_reading: float | None = Field(default=None, gt=0, le=24 * 14)
     meter_sync_days: int = Field(default=7, ge=1, le=90)
     time_below_range_pct: float = Field(default=4.0, ge=0, le=100)
-    set_by: str = Field(min_length=1, max_length=200, description="the clinician")
 
     @model_validator(mode="after")
     def _ordered(self) -> ThresholdsIn:
@@ -88,11 +97,18 @@ class ThresholdsIn(BaseModel):
 
 class ThresholdsOut(ThresholdsIn):
     patient_id: uuid.UUID
+    set_by: str = Field(description="the name of whoever set them (the signed-in user)")
+    set_by_user_id: uuid.UUID | None
     updated_at: datetime
 
 
 class WebhookIn(BaseModel):
-    url: AnyHttpUrl
+    url: AnyHttpUrl = Field(
+        description="https, to an address on the public internet (checked again at every"
+        " delivery; redirects are not followed)"
+    )
+
+    model_config = {"json_schema_extra": {"examples": [{"url": "https://hooks.example.org/gb"}]}}
 
 
 class WebhookOut(BaseModel):
@@ -112,16 +128,19 @@ class WebhooksPage(BaseModel):
 
 _ALERT_COLUMNS = (
     "id, patient_id, kind, level, subject, audience, delivery, started_at, last_at, ended_at,"
-    " extreme_mg_dl, readings, detail, created_at, acknowledged_at, acknowledged_by"
+    " extreme_mg_dl, readings, detail, created_at, acknowledged_at, acknowledged_by,"
+    " acknowledged_by_user_id"
 )
+# An alert id as a cursor: ASCII digits only (str.isdigit also takes '¹' and '٣').
+_ALERT_CURSOR = re.compile(r"[0-9]{1,19}")
 
 
 def _cursor_id(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not _ALERT_CURSOR.fullmatch(cursor) or int(cursor) >= MAX_BIGINT:
         raise ProblemError(
-            400, "invalid-cursor", "Invalid cursor", "the cursor is not one this API returned"
+            422, "invalid-cursor", "Invalid cursor", "the cursor is not one this API returned"
         )
     return int(cursor)
 
@@ -135,7 +154,7 @@ async def list_alerts(
     delivery: Annotated[Literal["page", "history"] | None, Query()] = None,
     open_only: Annotated[bool, Query(description="only episodes still going on")] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
 ) -> AlertsPage:
     before = _cursor_id(cursor)
     async with pool_of(request).connection() as conn:
@@ -163,18 +182,24 @@ async def list_alerts(
 @router.post(
     "/patients/{patient_id}/alerts/{alert_id}/acknowledge",
     response_model=AlertOut,
-    summary="Acknowledge an alert: the live stream stops repeating it",
+    summary="Acknowledge an alert as the signed-in user: the live stream stops repeating it",
 )
 async def acknowledge(
-    request: Request, patient: Patient, alert_id: int, body: Acknowledge
+    request: Request,
+    patient: Patient,
+    caller: CurrentUser,
+    alert_id: Annotated[int, Path(ge=1, lt=MAX_BIGINT)],
 ) -> AlertOut:
     async with pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(AlertOut))
+        # The first acknowledgement stands: a second does not rename who acknowledged.
         await cur.execute(
             "UPDATE alerts SET acknowledged_at = coalesce(acknowledged_at, now()),"
-            " acknowledged_by = coalesce(acknowledged_by, %s)"
-            f" WHERE id = %s AND patient_id = %s RETURNING {_ALERT_COLUMNS}",
-            (body.by, alert_id, patient.id),
+            " acknowledged_by_user_id = CASE WHEN acknowledged_at IS NULL THEN %(user)s"
+            "   ELSE acknowledged_by_user_id END,"
+            " acknowledged_by = coalesce(acknowledged_by, %(name)s)"
+            f" WHERE id = %(id)s AND patient_id = %(p)s RETURNING {_ALERT_COLUMNS}",
+            {"user": caller.id, "name": caller.display_name, "id": alert_id, "p": patient.id},
         )
         row = await cur.fetchone()
     if row is None:
@@ -230,6 +255,12 @@ async def stream(
     )
 
 
+_THRESHOLD_COLUMNS = (
+    "patient_id, unit, low, very_low, high, max_hours_without_reading, meter_sync_days,"
+    " time_below_range_pct, set_by, set_by_user_id, updated_at"
+)
+
+
 @router.get(
     "/patients/{patient_id}/alert-thresholds",
     response_model=ThresholdsOut | None,
@@ -239,38 +270,45 @@ async def get_thresholds(request: Request, patient: Patient) -> ThresholdsOut | 
     async with pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(ThresholdsOut))
         await cur.execute(
-            "SELECT patient_id, unit, low, very_low, high, max_hours_without_reading,"
-            " meter_sync_days, time_below_range_pct, set_by, updated_at"
-            " FROM alert_thresholds WHERE patient_id = %s",
+            f"SELECT {_THRESHOLD_COLUMNS} FROM alert_thresholds WHERE patient_id = %s",
             (patient.id,),
         )
         return await cur.fetchone()
 
 
-@router.put(
+@care_plan_router.put(
     "/patients/{patient_id}/alert-thresholds",
     response_model=ThresholdsOut,
-    summary="Set the patient's alert thresholds (their clinician)",
+    summary="Set the patient's alert thresholds (the patient, or a clinician whose grant "
+    "includes care_plan), signed by the signed-in user",
 )
-async def put_thresholds(request: Request, patient: Patient, body: ThresholdsIn) -> ThresholdsOut:
+async def put_thresholds(
+    request: Request, patient: Patient, caller: CurrentUser, body: ThresholdsIn
+) -> ThresholdsOut:
     fields = body.model_dump()
     async with pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(ThresholdsOut))
         await cur.execute(
             "INSERT INTO alert_thresholds (patient_id, unit, low, very_low, high,"
-            " max_hours_without_reading, meter_sync_days, time_below_range_pct, set_by)"
+            " max_hours_without_reading, meter_sync_days, time_below_range_pct, set_by,"
+            " set_by_user_id)"
             " VALUES (%(p)s, %(unit)s, %(low)s, %(very_low)s, %(high)s,"
             " %(max_hours_without_reading)s, %(meter_sync_days)s, %(time_below_range_pct)s,"
-            " %(set_by)s)"
+            " %(set_by)s, %(set_by_user_id)s)"
             " ON CONFLICT (patient_id) DO UPDATE SET unit = EXCLUDED.unit, low = EXCLUDED.low,"
             " very_low = EXCLUDED.very_low, high = EXCLUDED.high,"
             " max_hours_without_reading = EXCLUDED.max_hours_without_reading,"
             " meter_sync_days = EXCLUDED.meter_sync_days,"
             " time_below_range_pct = EXCLUDED.time_below_range_pct,"
-            " set_by = EXCLUDED.set_by, updated_at = now()"
-            " RETURNING patient_id, unit, low, very_low, high, max_hours_without_reading,"
-            " meter_sync_days, time_below_range_pct, set_by, updated_at",
-            fields | {"p": patient.id, "unit": body.unit.value},
+            " set_by = EXCLUDED.set_by, set_by_user_id = EXCLUDED.set_by_user_id,"
+            f" updated_at = now() RETURNING {_THRESHOLD_COLUMNS}",
+            fields
+            | {
+                "p": patient.id,
+                "unit": body.unit.value,
+                "set_by": caller.display_name,
+                "set_by_user_id": caller.id,
+            },
         )
         row = await cur.fetchone()
     assert row is not None
@@ -284,6 +322,11 @@ async def put_thresholds(request: Request, patient: Patient, body: ThresholdsIn)
     summary="Register a webhook for the patient's alerts (signed with the returned secret)",
 )
 async def create_webhook(request: Request, patient: Patient, body: WebhookIn) -> WebhookCreated:
+    allow_private = settings_of(request).webhook_allow_private
+    try:  # resolving the name is blocking I/O: off the event loop
+        await asyncio.to_thread(resolve, str(body.url), allow_private=allow_private)
+    except WebhookTargetError as exc:
+        raise invalid(exc.reason) from exc
     secret = secrets.token_urlsafe(SECRET_BYTES)
     async with pool_of(request).connection() as conn:
         cur = await conn.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import uvicorn
 from fastapi import Depends, FastAPI
 from psycopg_pool import AsyncConnectionPool
 
@@ -13,8 +14,10 @@ from api import (
     audit,
     auth,
     care_team,
+    displays,
     exports,
     fhir,
+    headers,
     imports,
     nightscout,
     pages,
@@ -24,7 +27,7 @@ from api import (
     trends,
     users,
 )
-from api.access import require_patient
+from api.access import CARE_PLAN_ROLES, require_patient
 from core.settings import ApiSettings
 
 # Enough for a few dozen concurrent requests on one process; PostgreSQL allows 100.
@@ -51,12 +54,18 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     problems.install(app)
     audit.install(app)
-    for module in (auth, users, patients, care_team, readings, exports, imports, audit, nightscout):
+    headers.install(app)
+    routers = (auth, users, patients, displays, care_team, readings, exports, imports, audit)
+    for module in (*routers, nightscout):
         app.include_router(module.router)
     # Every route of these routers is patient-scoped: the access check (grant with this
     # scope, audit row) runs before the route's own dependencies.
     app.include_router(trends.router, dependencies=[Depends(require_patient("trends"))])
     app.include_router(alerts_routes.router, dependencies=[Depends(require_patient("alerts"))])
+    app.include_router(
+        alerts_routes.care_plan_router,
+        dependencies=[Depends(require_patient("care_plan", roles=CARE_PLAN_ROLES))],
+    )
     app.include_router(
         alerts_routes.webhooks_router,
         dependencies=[Depends(require_patient("alerts", owner_only=True))],
@@ -71,3 +80,22 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def server_config(settings: ApiSettings, app: FastAPI | None = None) -> uvicorn.Config:
+    """How uvicorn serves the API (the `glucobridge api` command and the tests alike).
+
+    Proxy headers (X-Forwarded-For, -Proto) are believed only from the proxies named in
+    GLUCOBRIDGE_FORWARDED_ALLOW_IPS; unset, they are ignored, so a client cannot choose the
+    address it is logged and throttled by.
+    """
+    return uvicorn.Config(
+        app or create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
+    )

@@ -42,7 +42,10 @@ class AccessLogEntry(BaseModel):
     at: datetime
     actor_kind: ActorKind
     actor_user_id: uuid.UUID | None
-    actor_name: str = Field(description="the user's name, or the token's or client's")
+    actor_name: str = Field(
+        description="the user's name, or the token's or client's; for a refused attempt by "
+        "someone the patient never shared with, only that (with their role)"
+    )
     actor_role: str
     outcome: Outcome
     action: str
@@ -75,14 +78,31 @@ class AccessLogEntry(BaseModel):
     }
 
 
-_LOG = """
-SELECT a.id, a.at, a.actor_kind, a.actor_user_id,
-       coalesce(u.display_name, a.actor_label,
-                CASE WHEN a.actor_user_id IS NOT NULL THEN '(deleted user)' ELSE a.actor_kind END)
-           AS actor_name,
-       a.actor_role, a.outcome, a.action, a.method, a.path, a.client_address, a.request_id,
-       a.grant_id
-FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id
+# A refused attempt by someone the patient never shared with nor was asked by shows their
+# role only: the patient learns that a stranger tried, not who they are or where from (the
+# row keeps both for the operator). Everyone else is shown as they are.
+STRANGER = "someone you have not shared with"
+_LOG = f"""
+SELECT a.id, a.at, a.actor_kind,
+       CASE WHEN k.known THEN a.actor_user_id END AS actor_user_id,
+       CASE WHEN NOT k.known THEN '{STRANGER}'
+            ELSE coalesce(u.display_name, a.actor_label,
+                          CASE WHEN a.actor_user_id IS NOT NULL THEN '(deleted user)'
+                               ELSE a.actor_kind END)
+       END AS actor_name,
+       a.actor_role, a.outcome, a.action, a.method, a.path,
+       CASE WHEN k.known THEN a.client_address END AS client_address,
+       a.request_id, a.grant_id
+FROM audit_log a
+LEFT JOIN users u ON u.id = a.actor_user_id
+CROSS JOIN LATERAL (
+    SELECT a.outcome = 'allowed' OR a.actor_user_id IS NULL OR EXISTS (
+        SELECT 1 FROM grants g
+        WHERE g.patient_id = a.patient_id
+          AND (g.requested_by = a.actor_user_id OR EXISTS (
+                SELECT 1 FROM grant_reach r
+                WHERE r.grant_id = g.id AND r.user_id = a.actor_user_id)))
+) AS k(known)
 WHERE a.patient_id = %(patient)s AND (%(before)s::bigint IS NULL OR a.id < %(before)s)
 ORDER BY a.id DESC
 LIMIT %(limit)s

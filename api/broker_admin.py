@@ -1,49 +1,51 @@
-"""Bridge credentials in the broker, through Mosquitto's dynamic security plugin.
+"""Bridges and home displays in the broker, provisioned at run time through Mosquitto's
+dynamic security plugin.
 
-The API provisions a bridge by publishing JSON commands to `$CONTROL/dynamic-security/v1` as
-the broker's admin user and reading the answers on `.../response`. A bridge gets its own role
-(dynamic security has no `%u` patterns, so the "only under its own id" rule is one role per
-bridge) and a client whose user name is the bridge id. Revoking deletes the client, which
-also disconnects it at once, and its role; the broker then refuses those credentials.
+The admin publishes JSON commands to `$CONTROL/dynamic-security/v1` and reads the answers on
+`.../response`. What each client may do comes from the one role table (`core.broker_roles`):
+a bridge gets its own role and a client whose user name and client id are the bridge id; a
+home display gets a client `display-...` bound to its client id, in its patient's display
+role. Revoking deletes the client, which also disconnects it at once; the broker then
+refuses those credentials.
 
-`dynsec_config` builds the plugin's initial JSON (admin and ingest users, their roles) for
-whoever starts the broker; `password_entry` hashes a password the way the plugin stores it.
+The stack uses the same admin to provision what its tests and demo need.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
 import secrets
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from core.contract import TOPIC_ROOT, acks_topic, readings_topic, status_topic
+from core.broker_roles import (
+    CONTROL_TOPIC,
+    DISPLAY_PREFIX,
+    ROLES,
+    BrokerRole,
+    worker_user,
+)
 from core.settings import MqttEndpoint
 
-CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
-ADMIN_ROLE = "admin"
-INGEST_ROLE = "ingest"
-BRIDGE_ROLE_PREFIX = "bridge-"
-# Mosquitto's own dynamic security uses sha512-pbkdf2 with 101 iterations by default
-# (mosquitto_ctrl does the same); more would slow every bridge's connect for little gain
-# against random 128-bit passwords.
-PBKDF2_ITERATIONS = 101
-SALT_BYTES = 12
 # The broker answers a control command within milliseconds; this covers a busy broker.
 COMMAND_TIMEOUT_S = 10.0
 KEEPALIVE_S = 30
-# Bridge passwords: 128 bits of randomness, shown once to the person registering the bridge.
-BRIDGE_PASSWORD_BYTES = 16
+# Client passwords: 128 bits of randomness, shown once to whoever registers the device.
+CLIENT_PASSWORD_BYTES = 16
+# A display's user name: the prefix and this many random bytes (hex), unguessable.
+DISPLAY_ID_BYTES = 6
+
+# Answers of the plugin that mean "already as wanted".
+_EXISTS = ("already exists",)
+_MISSING = ("not found",)
 
 
 class BrokerAdminError(RuntimeError):
@@ -54,145 +56,137 @@ class BrokerAdminError(RuntimeError):
         self.command = command
 
 
-def password_entry(password: str, *, iterations: int = PBKDF2_ITERATIONS) -> dict[str, Any]:
-    """The `password`, `salt`, `iterations` fields of a dynamic-security client."""
-    salt = secrets.token_bytes(SALT_BYTES)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return {
-        "password": base64.b64encode(digest).decode(),
-        "salt": base64.b64encode(salt).decode(),
-        "iterations": iterations,
-    }
+@dataclass(frozen=True)
+class Step:
+    """One control command, and the errors that mean it was already done."""
 
-
-def _acl(acltype: str, topic: str, *, allow: bool = True, priority: int = 0) -> dict[str, Any]:
-    return {"acltype": acltype, "topic": topic, "allow": allow, "priority": priority}
-
-
-def ingest_acls() -> list[dict[str, Any]]:
-    """What the generated password-file ACL gives `ingest`, as dynamic-security ACLs."""
-    # Mosquitto checks a shared subscription against its full `$share/<group>/...` filter.
-    return [
-        _acl("subscribePattern", f"{TOPIC_ROOT}/bridges/+/readings"),
-        _acl("subscribePattern", f"$share/+/{TOPIC_ROOT}/bridges/+/readings"),
-        _acl("subscribePattern", f"{TOPIC_ROOT}/bridges/+/status"),
-        _acl("subscribePattern", f"$share/+/{TOPIC_ROOT}/bridges/+/status"),
-        _acl("publishClientSend", f"{TOPIC_ROOT}/bridges/+/acks"),
-    ]
-
-
-def bridge_acls(bridge_id: str) -> list[dict[str, Any]]:
-    """One bridge's role: write its readings and status, read its own confirmations."""
-    return [
-        _acl("publishClientSend", readings_topic(bridge_id)),
-        _acl("publishClientSend", status_topic(bridge_id)),
-        _acl("subscribeLiteral", acks_topic(bridge_id)),
-    ]
-
-
-def bridge_role(bridge_id: str) -> str:
-    return BRIDGE_ROLE_PREFIX + bridge_id
-
-
-def dynsec_config(
-    *, admin_user: str, admin_password: str, ingest_user: str, ingest_password: str
-) -> dict[str, Any]:
-    """The plugin's initial JSON: an admin that may send control commands, and ingest.
-
-    Default ACL access: nothing may be published or subscribed unless a role allows it;
-    delivering what a client subscribed to is allowed (its subscription was checked).
-    """
-    return {
-        "defaultACLAccess": {
-            "publishClientSend": False,
-            "publishClientReceive": True,
-            "subscribe": False,
-            "unsubscribe": True,
-        },
-        "clients": [
-            {
-                "username": admin_user,
-                "textName": "glucobridge API: provisions bridges",
-                "roles": [{"rolename": ADMIN_ROLE}],
-                **password_entry(admin_password),
-            },
-            {
-                "username": ingest_user,
-                "textName": "glucobridge ingest workers",
-                "roles": [{"rolename": INGEST_ROLE}],
-                **password_entry(ingest_password),
-            },
-        ],
-        "groups": [],
-        "roles": [
-            {
-                "rolename": ADMIN_ROLE,
-                "acls": [
-                    # As `mosquitto_ctrl dynsec init` writes it: without the explicit
-                    # publishClientReceive the broker never delivers the responses.
-                    _acl("publishClientSend", "$CONTROL/dynamic-security/#"),
-                    _acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
-                    _acl("subscribePattern", "$CONTROL/dynamic-security/#"),
-                ],
-            },
-            {"rolename": INGEST_ROLE, "acls": ingest_acls()},
-        ],
-    }
+    command: dict[str, Any]
+    tolerate: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class BridgeCredentials:
-    username: str
-    password: str
+class ClientCredentials:
+    username: str  # also the client id the broker binds it to
+    password: str = field(repr=False)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(CLIENT_PASSWORD_BYTES)
+
+
+def _create_client(username: str, password: str, role: str, text: str) -> Step:
+    return Step(
+        {
+            "command": "createClient",
+            "username": username,
+            "clientid": username,
+            "password": password,
+            "textName": text,
+            "roles": [{"rolename": role}],
+        }
+    )
+
+
+def _delete_client(username: str) -> Step:
+    return Step({"command": "deleteClient", "username": username}, _MISSING)
+
+
+def bridge_steps(bridge_id: str, password: str) -> list[Step]:
+    spec = ROLES[BrokerRole.BRIDGE]
+    role = spec.name(bridge_id)
+    return [
+        Step({"command": "createRole", "rolename": role, "acls": spec.acls_json(bridge_id)}),
+        _create_client(bridge_id, password, role, f"bridge {bridge_id}"),
+    ]
+
+
+def revoke_bridge_steps(bridge_id: str) -> list[Step]:
+    role = ROLES[BrokerRole.BRIDGE].name(bridge_id)
+    return [_delete_client(bridge_id), Step({"command": "deleteRole", "rolename": role}, _MISSING)]
+
+
+def display_steps(username: str, patient_id: uuid.UUID, password: str) -> list[Step]:
+    spec = ROLES[BrokerRole.DISPLAY]
+    role = spec.name(str(patient_id))
+    acls = spec.acls_json(str(patient_id))
+    return [
+        # The patient's display role is shared by their displays: made by the first.
+        Step({"command": "createRole", "rolename": role, "acls": acls}, _EXISTS),
+        _create_client(username, password, role, f"home display of {patient_id}"),
+    ]
+
+
+def new_display_user() -> str:
+    return DISPLAY_PREFIX + secrets.token_hex(DISPLAY_ID_BYTES)
 
 
 class BrokerAdmin:
     """Sends dynamic-security commands; one short MQTT connection per call.
 
-    Provisioning is rare (a bridge registered or revoked), so a connection per call keeps
-    no state to go stale; paho runs on its own thread and the caller waits in a worker
-    thread (`asyncio.to_thread`), never on the event loop.
+    Provisioning is rare (a bridge or display registered or revoked), so a connection per
+    call keeps no state to go stale; paho runs on its own thread and an async caller waits
+    in a worker thread (`asyncio.to_thread`), never on the event loop.
     """
 
     def __init__(self, admin_url: str) -> None:
         self.endpoint = MqttEndpoint.parse(admin_url)
 
-    async def provision_bridge(self, bridge_id: str) -> BridgeCredentials:
-        password = secrets.token_urlsafe(BRIDGE_PASSWORD_BYTES)
-        role = bridge_role(bridge_id)
-        await self.run(
-            [
-                {"command": "createRole", "rolename": role, "acls": bridge_acls(bridge_id)},
-                {
-                    "command": "createClient",
-                    "username": bridge_id,
-                    "password": password,
-                    "textName": f"bridge {bridge_id}",
-                    "roles": [{"rolename": role}],
-                },
-            ]
-        )
-        return BridgeCredentials(bridge_id, password)
+    # -- what the API does ----------------------------------------------------------------
+    async def provision_bridge(self, bridge_id: str) -> ClientCredentials:
+        return await asyncio.to_thread(self.provision_bridge_sync, bridge_id)
 
     async def revoke_bridge(self, bridge_id: str) -> None:
         """Delete the client (the broker disconnects it) and its role; idempotent."""
-        await self.run(
-            [
-                {"command": "deleteClient", "username": bridge_id},
-                {"command": "deleteRole", "rolename": bridge_role(bridge_id)},
-            ],
-            tolerate=("not found",),
+        await self.run(revoke_bridge_steps(bridge_id))
+
+    async def provision_display(self, patient_id: uuid.UUID) -> ClientCredentials:
+        return await asyncio.to_thread(self.provision_display_sync, patient_id)
+
+    async def revoke_display(self, username: str) -> None:
+        await self.run([_delete_client(username)])
+
+    async def run(self, steps: list[Step]) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.run_sync, steps)
+
+    # -- the same, synchronously (the stack, tests) ---------------------------------------
+    def provision_bridge_sync(self, bridge_id: str) -> ClientCredentials:
+        password = new_password()
+        self.run_sync(bridge_steps(bridge_id, password))
+        return ClientCredentials(bridge_id, password)
+
+    def provision_display_sync(self, patient_id: uuid.UUID) -> ClientCredentials:
+        username, password = new_display_user(), new_password()
+        self.run_sync(display_steps(username, patient_id, password))
+        return ClientCredentials(username, password)
+
+    def replace_bridge_sync(self, bridge_id: str) -> ClientCredentials:
+        """A bridge provisioned afresh: whatever the broker held under its id is deleted
+        first (a test re-registering an id), then made again with a new password."""
+        password = new_password()
+        self.run_sync(revoke_bridge_steps(bridge_id) + bridge_steps(bridge_id, password))
+        return ClientCredentials(bridge_id, password)
+
+    def set_service_users_sync(self, role: BrokerRole, usernames: list[str], password: str) -> None:
+        """Service users in a shared role with one password, made or reset (the stack on a
+        broker it did not start)."""
+        spec = ROLES[role]
+        steps = [
+            Step(
+                {"command": "createRole", "rolename": spec.name(), "acls": spec.acls_json()},
+                _EXISTS,
+            )
+        ]
+        for name in usernames:
+            steps += [_delete_client(name), _create_client(name, password, spec.name(), name)]
+        self.run_sync(steps)
+
+    def ingest_workers_sync(self, base: str, workers: int, password: str) -> None:
+        self.set_service_users_sync(
+            BrokerRole.INGEST, [worker_user(base, i) for i in range(workers)], password
         )
 
-    async def run(
-        self, commands: list[dict[str, Any]], *, tolerate: tuple[str, ...] = ()
-    ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._run_sync, commands, tolerate)
-
-    def _run_sync(
-        self, commands: list[dict[str, Any]], tolerate: tuple[str, ...]
-    ) -> list[dict[str, Any]]:
-        tagged = [dict(c, correlationData=uuid.uuid4().hex) for c in commands]
+    def run_sync(self, steps: list[Step]) -> list[dict[str, Any]]:
+        tagged = [dict(s.command, correlationData=uuid.uuid4().hex) for s in steps]
         wanted = {c["correlationData"] for c in tagged}
         answers: dict[str, dict[str, Any]] = {}
         done = threading.Event()
@@ -231,7 +225,7 @@ class BrokerAdmin:
 
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"glucobridge-api-admin-{uuid.uuid4().hex[:8]}",
+            client_id=f"glucobridge-admin-{uuid.uuid4().hex[:12]}",
             protocol=mqtt.MQTTv5,
         )
         if self.endpoint.username:
@@ -259,10 +253,9 @@ class BrokerAdmin:
         if refused:
             raise BrokerAdminError(f"the broker refused the admin: {refused[0]}")
         results = [answers[c["correlationData"]] for c in tagged]
-        for command, result in zip(tagged, results, strict=True):
+        for step, result in zip(steps, results, strict=True):
             error = result.get("error")
-            if error and not any(t in str(error).lower() for t in tolerate):
-                raise BrokerAdminError(
-                    f"{command['command']}: {error}", command=str(command["command"])
-                )
+            if error and not any(t in str(error).lower() for t in step.tolerate):
+                name = str(step.command["command"])
+                raise BrokerAdminError(f"{name}: {error}", command=name)
         return results

@@ -3,6 +3,11 @@ a clinician asks, and the patient approves or declines.
 
 Grants only ever change state (requested → active | declined, active → revoked); an expired
 grant simply stops counting. `api.access` reads them at the time of every request.
+
+A clinic grant reaches the clinic's clinicians and nutritionists who are members when it
+comes into force (`reach = "members"`, the default); members who join later reach the patient
+only through a grant that says "everyone in the clinic, now and later" (`reach = "clinic"`).
+The patient sees on each grant whom it reaches today (`reaches`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from psycopg.rows import class_row
 from pydantic import BaseModel, Field, model_validator
 
 from api import paging
-from api.access import OwnerAccess, Scope
+from api.access import CARE_PLAN_ROLES, SCOPES, OwnerAccess, Scope
 from api.auth import GRANTEE_ROLES, CurrentUser, Role
 from api.fields import Note
 from api.paging import Cursor, Limit, Page
@@ -33,7 +38,12 @@ from api.state import pool_of
 router = APIRouter(prefix="/api/v1", tags=["care team"])
 
 Status = Literal["requested", "active", "declined", "revoked"]
-Scopes = Annotated[list[Scope], Field(min_length=1, max_length=4)]
+Scopes = Annotated[list[Scope], Field(min_length=1, max_length=len(SCOPES))]
+Reach = Literal["members", "clinic"]
+_REACH_DESCRIPTION = (
+    "a clinic grant: 'members', the clinicians and nutritionists in the clinic when it comes"
+    " into force; 'clinic', everyone in the clinic, now and later"
+)
 
 
 def _future(value: datetime | None) -> datetime | None:
@@ -51,6 +61,7 @@ class GrantIn(BaseModel):
     grantee_organisation_id: uuid.UUID | None = None
     scopes: Scopes
     expires_at: datetime | None = Field(default=None, description="null: until revoked")
+    reach: Reach = Field(default="members", description=_REACH_DESCRIPTION)
 
     @model_validator(mode="after")
     def _one_grantee(self) -> GrantIn:
@@ -75,6 +86,7 @@ class Approval(BaseModel):
     expires_at: datetime | None = Field(
         default=None, description="when the access ends; null keeps what was asked"
     )
+    reach: Reach = Field(default="members", description=_REACH_DESCRIPTION)
 
 
 class AccessRequestIn(BaseModel):
@@ -92,6 +104,12 @@ class AccessRequestAccepted(BaseModel):
     detail: str = "if the patient exists, they will see the request and decide"
 
 
+class Reached(BaseModel):
+    user_id: uuid.UUID
+    display_name: str
+    role: Role
+
+
 class GrantOut(BaseModel):
     id: uuid.UUID
     patient_id: uuid.UUID
@@ -99,6 +117,10 @@ class GrantOut(BaseModel):
     grantee_organisation_id: uuid.UUID | None
     grantee_name: str
     scopes: list[Scope]
+    reach: Reach | None = Field(description="whom a clinic grant reaches; null for a person")
+    reaches: list[Reached] = Field(
+        description="the people this grant reaches today (for a clinic: which of its members)"
+    )
     status: Status
     in_force: bool = Field(description="active and not expired, right now")
     expires_at: datetime | None
@@ -111,7 +133,13 @@ class GrantOut(BaseModel):
 
 _GRANT_COLUMNS = """
 g.id, g.patient_id, g.grantee_user_id, g.grantee_organisation_id,
-coalesce(u.display_name, o.name, g.grantee_label) AS grantee_name, g.scopes, g.status,
+coalesce(u.display_name, o.name, g.grantee_label) AS grantee_name, g.scopes,
+CASE WHEN g.grantee_organisation_id IS NOT NULL THEN g.reach END AS reach,
+coalesce((SELECT json_agg(json_build_object('user_id', ru.id, 'display_name', ru.display_name,
+                                            'role', ru.role) ORDER BY ru.display_name, ru.id)
+          FROM grant_reach r JOIN users ru ON ru.id = r.user_id AND NOT ru.disabled
+          WHERE r.grant_id = g.id), '[]') AS reaches,
+g.status,
 (g.status = 'active' AND (g.expires_at IS NULL OR g.expires_at > now())) AS in_force,
 g.expires_at, g.requested_by, g.note, g.created_at, g.decided_at, g.revoked_at
 """
@@ -138,11 +166,16 @@ async def _one(request: Request, patient_id: uuid.UUID, grant_id: uuid.UUID) -> 
 async def _check_grantee(request: Request, body: GrantIn) -> None:
     async with pool_of(request).connection() as conn:
         if body.grantee_user_id is not None:
+            roles = CARE_PLAN_ROLES if "care_plan" in body.scopes else GRANTEE_ROLES
             cur = await conn.execute(
                 "SELECT 1 FROM users WHERE id = %s AND role = ANY (%s) AND NOT disabled",
-                (body.grantee_user_id, [r.value for r in GRANTEE_ROLES]),
+                (body.grantee_user_id, [r.value for r in roles]),
             )
-            what = "caregiver, nutritionist or clinician"
+            what = (
+                "clinician (only clinicians set a care plan)"
+                if "care_plan" in body.scopes
+                else "caregiver, nutritionist or clinician"
+            )
         else:
             cur = await conn.execute(
                 "SELECT 1 FROM organisations WHERE id = %s", (body.grantee_organisation_id,)
@@ -165,14 +198,15 @@ async def create_grant(request: Request, access: OwnerAccess, body: GrantIn) -> 
     async with pool_of(request).connection() as conn:
         cur = await conn.execute(
             "INSERT INTO grants (patient_id, grantee_user_id, grantee_organisation_id, scopes,"
-            " status, expires_at, decided_at) VALUES (%s, %s, %s, %s, 'active', %s, now())"
-            " RETURNING id",
+            " status, expires_at, decided_at, reach)"
+            " VALUES (%s, %s, %s, %s, 'active', %s, now(), %s) RETURNING id",
             (
                 access.patient_id,
                 body.grantee_user_id,
                 body.grantee_organisation_id,
                 sorted(set(body.scopes)),
                 expires_at,
+                body.reach,
             ),
         )
         row = await cur.fetchone()
@@ -225,15 +259,17 @@ async def _transition(
     target: str,
     stamp: str,
     expires_at: datetime | None = None,
+    reach: Reach | None = None,
 ) -> GrantOut:
     async with pool_of(request).connection() as conn:
         cur = await conn.execute(
             f"UPDATE grants SET status = %(target)s, {stamp} = now(),"
-            " expires_at = coalesce(%(expires)s, expires_at)"
+            " expires_at = coalesce(%(expires)s, expires_at), reach = coalesce(%(reach)s, reach)"
             " WHERE id = %(id)s AND patient_id = %(p)s AND status = %(source)s RETURNING id",
             {
                 "target": target,
                 "expires": expires_at,
+                "reach": reach,
                 "id": grant_id,
                 "p": patient_id,
                 "source": source,
@@ -279,6 +315,7 @@ async def approve_grant(
         target="active",
         stamp="decided_at",
         expires_at=expires_at,
+        reach=body.reach if body else None,
     )
 
 

@@ -92,14 +92,14 @@ ORDER BY at
 _LAST_READING = """
 SELECT max(measured_at) FROM counted_readings WHERE patient_id = %s
 """
-# Patients shared with the caller or a clinic of theirs, or their own: the gate decides.
+# Patients whose grant in force reaches the caller with the trends scope, or their own: the
+# gate still decides (and audits), and is not asked about patients it would refuse, whose
+# access logs would otherwise fill with refusals at every look at the worklist.
 _CANDIDATES = """
 SELECT p.id, p.display_name FROM patients p
 WHERE p.user_id = %(user)s OR p.id IN (
-    SELECT g.patient_id FROM grants g
-    WHERE g.status = 'active'
-      AND (g.grantee_user_id = %(user)s OR g.grantee_organisation_id IN
-           (SELECT organisation_id FROM organisation_members WHERE user_id = %(user)s)))
+    SELECT g.patient_id FROM grants_in_force g
+    WHERE g.user_id = %(user)s AND 'trends' = ANY (g.scopes))
 ORDER BY p.display_name, p.id
 LIMIT %(limit)s
 """

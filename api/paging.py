@@ -42,7 +42,7 @@ def encode(at: datetime | int, key: uuid.UUID | str | int) -> str:
 
 def _bad() -> ProblemError:
     return ProblemError(
-        400, "invalid-cursor", "Invalid cursor", "the cursor is not one this API returned"
+        422, "invalid-cursor", "Invalid cursor", "the cursor is not one this API returned"
     )
 
 

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, Response
 from psycopg.rows import class_row
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from api import audit_log as audit
 from api import paging
 from api.access import SCOPES, AnyGrantAccess, OwnerAccess, ReadingsAccess, Scope, request_id_of
-from api.auth import CLINICAL_ROLES, CurrentUser
+from api.auth import GRANTEE_ROLES, CurrentUser
 from api.broker_admin import BrokerAdminError
 from api.fields import PRINTABLE, Name
 from api.paging import Cursor, Limit, Page
-from api.problems import AUTH_RESPONSES, PATIENT_RESPONSES, Problem, ProblemError, conflict
+from api.problems import (
+    AUTH_RESPONSES,
+    BROKER_RESPONSES,
+    PATIENT_RESPONSES,
+    ProblemError,
+    broker_failed,
+)
 from api.state import broker_admin_of, client_address, pool_of
 from api.users import TimeZone
-from core.contract import NewBridgeId, acks_topic, readings_topic, status_topic
+from core.broker_roles import is_reserved_name
+from core.contract import acks_topic, readings_topic, status_topic
 from core.vocabulary import SourceKind
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
@@ -76,13 +84,41 @@ class Claimed(MeterOut):
     )
 
 
+# A bridge's id is the name asked for (or "bridge") and this many random bytes in hex: ids
+# never collide, so registering one says nothing about anyone else's bridges, and a bridge's
+# MQTT user name cannot be guessed from its owner's choice.
+BRIDGE_SUFFIX_BYTES = 6
+DEFAULT_BRIDGE_NAME = "bridge"
+# Room for "-" and the suffix within a bridge id's 64 characters.
+MAX_BRIDGE_NAME = 64 - 1 - 2 * BRIDGE_SUFFIX_BYTES
+# A fresh suffix is drawn again on the (48-bit) chance that one is taken.
+BRIDGE_ID_ATTEMPTS = 3
+
+
+def _bridge_name(value: str) -> str:
+    if is_reserved_name(value):
+        raise ValueError(
+            "reserved: a bridge's name may not be a UUID (patients' and users' ids) nor start"
+            " with a service's name (api, admin, ingest, alerts, display, glucobridge)"
+        )
+    return value
+
+
+BridgeName = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_BRIDGE_NAME, pattern=r"^[a-z0-9][a-z0-9_-]*$"),
+    AfterValidator(_bridge_name),
+]
+
+
 class BridgeIn(BaseModel):
-    bridge_id: NewBridgeId = Field(description="also the bridge's MQTT user name")
+    name: BridgeName = Field(
+        default=DEFAULT_BRIDGE_NAME,
+        description="the start of the bridge's id; a random part is added (see bridge_id)",
+    )
     label: Name | None = None
 
-    model_config = {
-        "json_schema_extra": {"examples": [{"bridge_id": "home-wang-1", "label": "kitchen"}]}
-    }
+    model_config = {"json_schema_extra": {"examples": [{"name": "home-wang", "label": "kitchen"}]}}
 
 
 class BridgeOut(BaseModel):
@@ -93,8 +129,8 @@ class BridgeOut(BaseModel):
 
 
 class BridgeCredentialsOut(BaseModel):
-    bridge_id: str
-    mqtt_username: str
+    bridge_id: str = Field(description="the name asked for, a random part: the bridge's id")
+    mqtt_username: str = Field(description="the bridge id, also the only client id it may use")
     mqtt_password: str = Field(description="shown once; the API keeps only the broker's hash")
     readings_topic: str
     status_topic: str
@@ -105,21 +141,12 @@ _VISIBLE = """
 SELECT p.id, p.display_name, p.timezone,
        CASE WHEN p.user_id = %(user)s THEN 'owner' ELSE 'grant' END AS access,
        CASE WHEN p.user_id = %(user)s THEN %(all_scopes)s::text[]
-            ELSE (SELECT array_agg(DISTINCT s ORDER BY s) FROM grants g, unnest(g.scopes) s
-                  WHERE g.patient_id = p.id AND g.status = 'active'
-                    AND (g.expires_at IS NULL OR g.expires_at > now())
-                    AND (g.grantee_user_id = %(user)s OR (%(clinical)s AND
-                         g.grantee_organisation_id IN (SELECT organisation_id
-                           FROM organisation_members WHERE user_id = %(user)s))))
+            ELSE (SELECT array_agg(DISTINCT s ORDER BY s) FROM grants_in_force g, unnest(g.scopes) s
+                  WHERE g.patient_id = p.id AND g.user_id = %(user)s)
        END AS scopes
 FROM patients p
-WHERE (p.user_id = %(user)s OR EXISTS (
-        SELECT 1 FROM grants g
-        WHERE g.patient_id = p.id AND g.status = 'active'
-          AND (g.expires_at IS NULL OR g.expires_at > now())
-          AND (g.grantee_user_id = %(user)s OR (%(clinical)s AND
-               g.grantee_organisation_id IN (SELECT organisation_id
-                 FROM organisation_members WHERE user_id = %(user)s)))))
+WHERE (p.user_id = %(user)s OR (%(may_be_granted)s AND EXISTS (
+        SELECT 1 FROM grants_in_force g WHERE g.patient_id = p.id AND g.user_id = %(user)s)))
   AND (%(after)s::uuid IS NULL OR p.id > %(after)s::uuid)
 ORDER BY p.id
 LIMIT %(limit)s
@@ -145,7 +172,8 @@ async def list_patients(
             _VISIBLE,
             {
                 "user": caller.id,
-                "clinical": caller.role in CLINICAL_ROLES,
+                # Admins and clinic admins read no patient data, whatever a grant says.
+                "may_be_granted": caller.role in GRANTEE_ROLES,
                 "all_scopes": list(SCOPES),
                 "after": after,
                 "limit": limit + 1,
@@ -298,45 +326,41 @@ async def list_meters(
     )
 
 
-def _broker_failed(exc: BrokerAdminError) -> ProblemError:
-    return ProblemError(502, "broker-unavailable", "Broker unavailable", str(exc))
-
-
 @router.post(
     "/patients/{patient_id}/bridges",
     response_model=BridgeCredentialsOut,
     status_code=201,
     summary="Register a bridge in the patient's home; returns its MQTT credentials once",
-    responses={
-        **PATIENT_RESPONSES,
-        409: {"model": Problem, "description": "This bridge id is taken"},
-        502: {"model": Problem, "description": "The broker refused or did not answer"},
-        503: {"model": Problem, "description": "No broker admin configured"},
-    },
+    responses={**PATIENT_RESPONSES, **BROKER_RESPONSES},
 )
 async def register_bridge(
-    request: Request, access: OwnerAccess, body: BridgeIn
+    request: Request, access: OwnerAccess, body: BridgeIn | None = None
 ) -> BridgeCredentialsOut:
+    body = body or BridgeIn()
     admin = broker_admin_of(request)
     async with pool_of(request).connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO bridges (id, patient_id, label) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING RETURNING id",
-            (body.bridge_id, access.patient_id, body.label),
-        )
-        if await cur.fetchone() is None:
-            raise conflict("this bridge id is taken; bridge ids are never reused")
+        for _ in range(BRIDGE_ID_ATTEMPTS):
+            bridge_id = f"{body.name}-{secrets.token_hex(BRIDGE_SUFFIX_BYTES)}"
+            cur = await conn.execute(
+                "INSERT INTO bridges (id, patient_id, label) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                (bridge_id, access.patient_id, body.label),
+            )
+            if await cur.fetchone() is not None:
+                break
+        else:
+            raise RuntimeError("no free bridge id after several random draws")
         try:
-            credentials = await admin.provision_bridge(body.bridge_id)
+            credentials = await admin.provision_bridge(bridge_id)
         except BrokerAdminError as exc:
-            raise _broker_failed(exc) from exc  # the bridge row is rolled back
+            raise broker_failed(exc) from exc  # the bridge row is rolled back
     return BridgeCredentialsOut(
-        bridge_id=body.bridge_id,
+        bridge_id=bridge_id,
         mqtt_username=credentials.username,
         mqtt_password=credentials.password,
-        readings_topic=readings_topic(body.bridge_id),
-        status_topic=status_topic(body.bridge_id),
-        acks_topic=acks_topic(body.bridge_id),
+        readings_topic=readings_topic(bridge_id),
+        status_topic=status_topic(bridge_id),
+        acks_topic=acks_topic(bridge_id),
     )
 
 
@@ -369,11 +393,7 @@ async def list_bridges(
     "/patients/{patient_id}/bridges/{bridge_id}",
     status_code=204,
     summary="Revoke a bridge: the broker disconnects it and refuses its credentials",
-    responses={
-        **PATIENT_RESPONSES,
-        502: {"model": Problem, "description": "The broker refused or did not answer"},
-        503: {"model": Problem, "description": "No broker admin configured"},
-    },
+    responses={**PATIENT_RESPONSES, **BROKER_RESPONSES},
 )
 async def revoke_bridge(
     request: Request,
@@ -391,7 +411,7 @@ async def revoke_bridge(
         try:
             await admin.revoke_bridge(bridge_id)  # again if already revoked: idempotent
         except BrokerAdminError as exc:
-            raise _broker_failed(exc) from exc
+            raise broker_failed(exc) from exc
         await conn.execute(
             "UPDATE bridges SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s",
             (bridge_id,),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -59,19 +59,47 @@ def conflict(detail: str) -> ProblemError:
     return ProblemError(409, "conflict", "Conflict", detail)
 
 
+def broker_failed(exc: Exception) -> ProblemError:
+    """502: the broker refused a provisioning command or did not answer."""
+    return ProblemError(502, "broker-unavailable", "Broker unavailable", str(exc))
+
+
 def invalid(detail: str) -> ProblemError:
     return ProblemError(422, "invalid-request", "Invalid request", detail)
 
 
+# Period bounds a query may name: wide of any reading (none predates 2005) and of any
+# arithmetic on them (a previous period of equal length, a day of margin), which near
+# year 1 or 9999 would overflow.
+EARLIEST_BOUND = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_BOUND = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def require_zoned(*bounds: datetime | None) -> None:
-    """Period bounds are instants: a time without a zone would be read in the server's."""
+    """Period bounds are instants: a time without a zone would be read in the server's; and
+    they lie in the range this API answers for."""
     if any(b is not None and b.tzinfo is None for b in bounds):
         raise invalid("start and end must carry a time zone, e.g. 2026-11-01T00:00Z")
+    if any(b is not None and not EARLIEST_BOUND <= b < LATEST_BOUND for b in bounds):
+        raise out_of_range()
+
+
+def out_of_range() -> ProblemError:
+    return ProblemError(
+        422,
+        "out-of-range",
+        "Out of range",
+        f"dates must lie between {EARLIEST_BOUND.date()} and {LATEST_BOUND.date()}",
+    )
 
 
 # Documented on every route that takes a token, so the OpenAPI document lists them.
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": Problem, "description": "No token, or a forged or expired one"},
+}
+BROKER_RESPONSES: dict[int | str, dict[str, object]] = {
+    502: {"model": Problem, "description": "The broker refused or did not answer"},
+    503: {"model": Problem, "description": "No broker admin configured"},
 }
 PATIENT_RESPONSES: dict[int | str, dict[str, object]] = {
     **AUTH_RESPONSES,
@@ -111,6 +139,12 @@ def install(app: FastAPI) -> None:
             detail=detail,
         )
         return _respond(problem, request)
+
+    # Date arithmetic on a date the client chose (a day before 0001-01-01, after 9999-12-31)
+    # is the client's input out of range, never a server fault.
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        return _respond(out_of_range().problem, request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,13 +1,25 @@
-"""Accounts and clinics: patient sign-up, accounts made by admins, clinics and their members."""
+"""Accounts and clinics: patient sign-up, accounts made by admins, clinics and their members.
+
+Who manages whom. Admins run the service: they create accounts (any role) and clinics.
+Clinic admins manage their clinic's membership: they add existing care professionals to it
+and remove members; they create no accounts (an account whose password a clinic admin chose
+would let that clinic admin read what the account may read) and read no patient data. A
+member added to a clinic reaches a patient only through a grant that reaches them (see
+`api.care_team`): a clinic grant made while they were a member, or one the patient gave to
+"everyone in the clinic, now and later"; the patient sees on each grant whom it reaches.
+
+Sign-up does not tell whether an address already has an account: it answers the same either
+way, and only the person who chose the password can then sign in.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from psycopg.rows import class_row
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -73,9 +85,12 @@ class Registration(BaseModel):
     }
 
 
-class Registered(BaseModel):
-    user: UserOut
-    patient_id: uuid.UUID
+class RegistrationAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    detail: str = (
+        "sign in with this e-mail address and password; an address that already had an"
+        " account keeps its own password"
+    )
 
 
 class NewUser(BaseModel):
@@ -130,27 +145,23 @@ async def _user(request: Request, user_id: uuid.UUID) -> UserOut:
 
 @router.post(
     "/auth/register",
-    response_model=Registered,
-    status_code=201,
-    summary="Sign up as a patient: an account and a patient record",
+    response_model=RegistrationAccepted,
+    status_code=202,
+    summary="Sign up as a patient: an account and a patient record; the answer is the same "
+    "whether or not the address already has an account",
     tags=["auth"],
-    responses={409: {"model": Problem, "description": "The e-mail address is taken"}},
 )
-async def register(request: Request, body: Registration) -> Registered:
+async def register(request: Request, body: Registration) -> RegistrationAccepted:
     async with pool_of(request).connection() as conn:
         user_id = await insert_user(
             conn, body.email, body.display_name, Role.PATIENT, body.password
         )
-        if user_id is None:
-            raise conflict("an account with this e-mail address exists")
-        cur = await conn.execute(
-            "INSERT INTO patients (display_name, timezone, user_id) VALUES (%s, %s, %s)"
-            " RETURNING id",
-            (body.display_name, body.timezone, user_id),
-        )
-        row = await cur.fetchone()
-        assert row is not None
-    return Registered(user=await _user(request, user_id), patient_id=row[0])
+        if user_id is not None:
+            await conn.execute(
+                "INSERT INTO patients (display_name, timezone, user_id) VALUES (%s, %s, %s)",
+                (body.display_name, body.timezone, user_id),
+            )
+    return RegistrationAccepted()
 
 
 @router.get("/users/me", response_model=Me, summary="The signed-in user", responses=AUTH_RESPONSES)
@@ -189,20 +200,19 @@ async def _may_manage(request: Request, caller: Caller, organisation_id: uuid.UU
     "/users",
     response_model=UserOut,
     status_code=201,
-    summary="Create an account (admins: any role; clinic admins: staff of their clinic)",
+    summary="Create an account (admins)",
     responses={
         **AUTH_RESPONSES,
-        403: {"model": Problem, "description": "The caller may not create this account"},
+        403: {"model": Problem, "description": "Not an admin"},
         409: {"model": Problem, "description": "The e-mail address is taken"},
     },
 )
 async def create_user(request: Request, body: NewUser, caller: CurrentUser) -> UserOut:
-    if caller.role is Role.CLINIC_ADMIN:
-        if body.role not in GRANTEE_ROLES or body.organisation_id is None:
-            raise forbidden("a clinic admin creates clinicians, nutritionists or caregivers")
-        await _may_manage(request, caller, body.organisation_id)
-    elif caller.role is not Role.ADMIN:
-        raise forbidden("only admins and clinic admins create accounts")
+    if caller.role is not Role.ADMIN:
+        raise forbidden(
+            "only admins create accounts; a clinic admin adds existing care professionals"
+            " to their clinic (POST /api/v1/organisations/{id}/members)"
+        )
     async with pool_of(request).connection() as conn:
         if body.organisation_id is not None:
             cur = await conn.execute(
@@ -341,6 +351,37 @@ async def add_member(
         added = await cur.fetchone()
         if added is None and not await _is_member(request, organisation_id, body.user_id):
             raise not_found("user or organisation (patients are not clinic members)")
+
+
+@router.delete(
+    "/organisations/{organisation_id}/members/{user_id}",
+    status_code=204,
+    summary="Remove a member from a clinic (admins, or that clinic's admins): clinic grants "
+    "stop reaching them",
+    responses={
+        **AUTH_RESPONSES,
+        403: {"model": Problem, "description": "The caller does not manage this clinic"},
+        404: {"model": Problem, "description": "Not a member"},
+    },
+)
+async def remove_member(
+    request: Request, organisation_id: uuid.UUID, user_id: uuid.UUID, caller: CurrentUser
+) -> Response:
+    await _may_manage(request, caller, organisation_id)
+    async with pool_of(request).connection() as conn:
+        cur = await conn.execute(
+            "DELETE FROM organisation_members WHERE organisation_id = %s AND user_id = %s",
+            (organisation_id, user_id),
+        )
+        if cur.rowcount == 0:
+            raise not_found("member")
+        # Leaving ends what a grant recorded for them: coming back does not bring it back.
+        await conn.execute(
+            "DELETE FROM grant_members WHERE user_id = %s AND grant_id IN"
+            " (SELECT id FROM grants WHERE grantee_organisation_id = %s)",
+            (user_id, organisation_id),
+        )
+    return Response(status_code=204)
 
 
 @router.get(

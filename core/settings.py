@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_PASSWORD = "dev-only-change-me"  # noqa: S105 - a marker that is refused, not a secret
 DEFAULT_DATABASE_URL = f"postgresql://glucobridge:{DEV_PASSWORD}@127.0.0.1:5432/glucobridge"
 DEFAULT_MQTT_URL = f"mqtt://ingest:{DEV_PASSWORD}@127.0.0.1:1883"
+DEFAULT_ALERTS_MQTT_URL = f"mqtt://alerts:{DEV_PASSWORD}@127.0.0.1:1883"
 # Signs the API's access tokens in development only; refused elsewhere like the passwords.
 DEV_JWT_SECRET = f"{DEV_PASSWORD}-token-signing-secret"
 # HS256 wants a key at least as long as its 256-bit output (RFC 7518, section 3.2).
@@ -54,12 +55,12 @@ class _Base(BaseSettings):
 
 class IngestSettings(_Base):
     database_url: str = DEFAULT_DATABASE_URL
+    # Worker i signs in as "<user>-<i>" (e.g. ingest-0) with this URL's password; that user
+    # name is also its client id, which the broker binds to it. Stable, so the broker keeps
+    # the worker's session (and what arrives while it is away) across restarts.
     mqtt_url: str = DEFAULT_MQTT_URL
     # Workers sharing this group split the readings between them (MQTT v5 shared subscription).
     share_group: str = "ingest"
-    # Worker i connects as "{client_id}-{i}": stable, so the broker keeps its session (and
-    # what arrives while it is away) across restarts.
-    client_id: str = "glucobridge-ingest"
     # Prometheus metrics of worker i on 127.0.0.1:(metrics_port + i); 0 turns them off.
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # A write takes at most this many messages (a sync carries 1-200 readings)...
@@ -84,8 +85,15 @@ class ApiSettings(_Base):
     # Signs access tokens (HS256): a random string of at least 32 bytes.
     jwt_secret: str = DEV_JWT_SECRET
     # The broker's dynamic-security admin (mqtt://user:password@host:port); registering and
-    # revoking bridges needs it, everything else works without.
+    # revoking bridges and home displays needs it, everything else works without.
     mqtt_admin_url: str | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
+    # forwarded_allow_ips: addresses, networks or "*"). Unset: none, every request's address
+    # is its connection's, so no client can choose the address it is logged and throttled by.
+    forwarded_allow_ips: str | None = None
+    # Webhooks may target private, loopback and link-local addresses (and plain http there):
+    # for an on-premises receiver only. Off, a webhook must be https to a public address.
+    webhook_allow_private: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> ApiSettings:
@@ -107,9 +115,9 @@ class AlertsSettings(_Base):
     """For `glucobridge alerts`: the worker that raises and delivers alerts."""
 
     database_url: str = DEFAULT_DATABASE_URL
-    # Publishes alerts to glucose/v1/patients/{id}/alerts; the ingest user for now.
-    mqtt_url: str = DEFAULT_MQTT_URL
-    client_id: str = "glucobridge-alerts-0"
+    # Publishes alerts to glucose/v1/patients/{id}/alerts as the broker's `alerts` user,
+    # whose user name is also its client id (one alerts worker per broker).
+    mqtt_url: str = DEFAULT_ALERTS_MQTT_URL
     # New readings wake the worker through LISTEN/NOTIFY; this poll is the backstop.
     poll_s: float = Field(default=1.0, gt=0)
     # How often the clock-driven rules run (no readings, meter not synced, time below range).
@@ -119,6 +127,8 @@ class AlertsSettings(_Base):
     late_after_h: float = Field(default=24.0, gt=0)
     # Webhook receivers get this long to answer before the attempt counts as failed.
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # As the API's: deliver to private addresses (on-premises receivers) too.
+    webhook_allow_private: bool = False
     # Retries back off exponentially (with jitter) from base to cap...
     retry_base_s: float = Field(default=2.0, gt=0)
     retry_cap_s: float = Field(default=600.0, gt=0)

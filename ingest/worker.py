@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from core.backoff import backoff_delay
+from core.broker_roles import INGEST_USER, worker_user
 from core.contract import ALL_READINGS, BatchAck, Confirmations, acks_topic, shared
 from core.intake import (
     BatchOutcome,
@@ -93,14 +94,16 @@ class Worker:
         self.connection = 0
         self.subscribed = False
         self.endpoint = MqttEndpoint.parse(settings.mqtt_url)
+        # Worker i has a broker user of its own, whose name is also its client id (the broker
+        # binds the two, so no other client can take over this worker's session).
+        self.user = worker_user(self.endpoint.username or INGEST_USER, index)
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{settings.client_id}-{index}",
+            client_id=self.user,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if self.endpoint.username:
-            self.client.username_pw_set(self.endpoint.username, self.endpoint.password)
+        self.client.username_pw_set(self.user, self.endpoint.password)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe

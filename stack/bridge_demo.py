@@ -1,12 +1,12 @@
-"""The demo's patients come in the way real ones do: each patient's fingersticks sit in a
-simulated meter, the bridge bonds with it over the virtual link, syncs it with RACP, and
-delivers the batches through the broker until ingest confirms them stored."""
+"""The demo's patients come in the way real ones do: each patient registered a bridge through
+the API (which provisioned it in the broker), their fingersticks sit in a simulated meter,
+the bridge bonds with it over the virtual link, syncs it with RACP, and delivers the batches
+through the broker until ingest confirms them stored."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,6 @@ from device.store import BridgeStore
 from device.uplink import Uplink
 from firmware_sim.model import ModelReading
 from firmware_sim.profiles import ACCU_CHEK, CONTOUR, MeterProfile
-from stack.local import Services
 from stack.virtual_home import VIRTUAL_SCAN_S, VirtualHome
 
 # How long the demo waits for a patient's readings to be confirmed stored.
@@ -29,19 +28,18 @@ DEMO_METER_CAPACITY = 1_000
 
 @dataclass(frozen=True)
 class DemoMeter:
-    patient_id: uuid.UUID  # the patient the bridge is registered to
-    bridge_id: str
+    bridge_id: str  # registered by its patient through the API
+    mqtt_url: str  # the bridge's broker credentials, as the API returned them
     serial: str
     zone: ZoneInfo
     readings: Sequence[ModelReading]
     profile: MeterProfile = CONTOUR
 
 
-async def _sync_one(services: Services, meter_spec: DemoMeter, state: Path) -> int:
-    url = services.add_bridge(meter_spec.bridge_id, meter_spec.patient_id)
+async def _sync_one(meter_spec: DemoMeter, state: Path) -> int:
     home = VirtualHome()
     store = BridgeStore(state / f"{meter_spec.bridge_id}.db")
-    uplink = Uplink(url, meter_spec.bridge_id)
+    uplink = Uplink(meter_spec.mqtt_url, meter_spec.bridge_id)
     await asyncio.to_thread(uplink.start)
     courier = Courier(store, uplink)
     courier.attach(asyncio.get_running_loop())
@@ -68,12 +66,12 @@ async def _sync_one(services: Services, meter_spec: DemoMeter, state: Path) -> i
         store.close()
 
 
-def sync_demo_patients(services: Services, meters: Sequence[DemoMeter]) -> list[int]:
-    """Sync each demo meter through a bridge; returns the readings stored per meter."""
+def sync_demo_patients(meters: Sequence[DemoMeter]) -> list[int]:
+    """Sync each demo meter through its bridge; returns the readings stored per meter."""
 
     async def main() -> list[int]:
         with tempfile.TemporaryDirectory(prefix="glucobridge-demo-bridge-") as state:
-            return [await _sync_one(services, m, Path(state)) for m in meters]
+            return [await _sync_one(m, Path(state)) for m in meters]
 
     return asyncio.run(main())
 

@@ -72,6 +72,54 @@ def db_upgrade() -> None:
 
 
 @cli.group()
+def broker() -> None:
+    """The broker's roles and its initial dynamic-security configuration."""
+
+
+@broker.command("roles")
+def broker_roles() -> None:
+    """Print the role table every broker configuration is generated from."""
+    from core.broker_roles import describe
+
+    click.echo(describe())
+
+
+@broker.command("init")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option(
+    "--ingest-workers",
+    type=click.IntRange(1, 1024),
+    default=4,
+    show_default=True,
+    help="Ingest worker users to create (ingest-0 ...); one per worker index you run.",
+)
+def broker_init(path: str, ingest_workers: int) -> None:
+    """Write Mosquitto's dynamic-security file for a new broker, with fresh passwords.
+
+    The passwords are printed once (the file keeps only their hashes): give the admin's to
+    the API (GLUCOBRIDGE_MQTT_ADMIN_URL), the ingest one to the ingest workers and the
+    alerts one to the alerts worker (GLUCOBRIDGE_MQTT_URL).
+    """
+    from pathlib import Path
+
+    from core.broker_roles import ADMIN_USER, ALERTS_USER, INGEST_USER, ServicePasswords
+    from stack.mosquitto import write_dynsec_config
+
+    target = Path(path)
+    if target.exists():
+        raise click.ClickException(f"{path} exists; the broker keeps its clients there")
+    passwords = ServicePasswords.generate()
+    write_dynsec_config(target, passwords, ingest_workers=ingest_workers)
+    click.echo(f"wrote {path}")
+    click.echo(f"{ADMIN_USER} (API, GLUCOBRIDGE_MQTT_ADMIN_URL): {passwords.admin}")
+    click.echo(
+        f"{INGEST_USER} (workers {INGEST_USER}-0..{ingest_workers - 1},"
+        f" GLUCOBRIDGE_MQTT_URL user {INGEST_USER}): {passwords.ingest}"
+    )
+    click.echo(f"{ALERTS_USER} (alerts worker, GLUCOBRIDGE_MQTT_URL): {passwords.alerts}")
+
+
+@cli.group()
 def user() -> None:
     """API accounts."""
 
@@ -162,17 +210,10 @@ def api() -> None:
     """Serve the HTTP API (GLUCOBRIDGE_HOST, GLUCOBRIDGE_PORT)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import server_config
     from core.settings import ApiSettings
 
-    settings = ApiSettings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    uvicorn.Server(server_config(ApiSettings())).run()
 
 
 @cli.command()

@@ -1,8 +1,14 @@
 """`glucobridge demo`: the whole system on this machine, with demo patients.
 
-Starts a private Mosquitto and PostgreSQL/TimescaleDB (or uses the configured ones), the
-ingest worker and the API as child processes, brings in the readings of three real patients
-from the Shanghai datasets through the broker, prints the URLs and waits for Ctrl-C.
+Starts a private Mosquitto (dynamic security, the one broker set-up) and PostgreSQL/
+TimescaleDB (or uses the configured ones), the ingest worker, the alerts worker and the API as
+child processes. Each demo patient signs in to the API, claims their meter and registers their
+bridge there (the API provisions it in the broker); the bridge then syncs three real
+patients' readings from the Shanghai datasets through the broker. It prints the URLs and waits
+for Ctrl-C.
+
+Secrets are made on each start: the API's token-signing secret, the broker's passwords and the
+demo logins' passwords. Nothing published in the source signs or opens anything.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import psycopg
 
 from core.contract import WireReading
+from core.settings import MqttEndpoint
 from core.units import Unit
 from core.vocabulary import SampleLocation, SampleType
 from firmware_sim.model import ModelReading
@@ -28,11 +36,14 @@ from firmware_sim.replay import replay
 from stack.bridge_demo import DemoMeter, sync_demo_patients
 from stack.data import DATA_DIR_VARIABLE, data_dir
 from stack.local import Services, local_stack
+from stack.mosquitto import broker_url
 from stack.proc import free_port, port_open
 
-# How long the demo waits for its readings to be confirmed before giving up.
-DELIVERY_TIMEOUT_S = 60.0
 PREFERRED_API_PORT = 8000
+# The API and workers start in a few seconds; a loaded machine may take longer.
+API_START_TIMEOUT_S = 60.0
+# A signing secret of 384 bits, made for this run (ApiSettings wants at least 256).
+JWT_SECRET_BYTES = 48
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Fixed namespace: the demo patients have the same ids on every run and every machine.
 DEMO_NAMESPACE = uuid.UUID("6f1c2e4a-8d3b-4c5e-9a7f-0b1d2c3e4f50")
@@ -51,6 +62,8 @@ class DemoPatient:
 
     @property
     def bridge_id(self) -> str:
+        """The name the patient gives their bridge; the API adds a random part to make the
+        registered bridge's id (tests seeding readings without a bridge send as this)."""
         return f"demo-home-{self.key}"
 
 
@@ -96,17 +109,13 @@ def demo_readings(patient: DemoPatient, today: date) -> list[WireReading]:
 
 
 def register_patients(database_url: str) -> None:
+    """The demo patients' records (their ids are the same on every run)."""
     with psycopg.connect(database_url) as conn:
         for p in DEMO_PATIENTS:
             conn.execute(
                 "INSERT INTO patients (id, display_name, timezone) VALUES (%s, %s, %s)"
                 " ON CONFLICT (id) DO NOTHING",
                 (p.id, p.name, "Asia/Shanghai"),
-            )
-            conn.execute(
-                "INSERT INTO meters (patient_id, serial, claimed_at) VALUES (%s, %s, now())"
-                " ON CONFLICT (patient_id, serial) DO NOTHING",
-                (p.id, p.meter_serial),
             )
 
 
@@ -116,6 +125,7 @@ class DemoLogin:
     email: str
     password: str
     sees: str
+    key: str = ""  # the demo key of the person: a patient's, "nutritionist", "clinician"
 
 
 # Demo accounts are (re)created on every run with fresh passwords, printed at start-up.
@@ -138,7 +148,7 @@ def register_logins(database_url: str) -> list[DemoLogin]:
     def account(
         conn: psycopg.Connection[tuple[object, ...]], key: str, name: str, role: str, sees: str
     ) -> object:
-        login = DemoLogin(role, f"{key}@demo.glucobridge.org", secrets.token_urlsafe(9), sees)
+        login = DemoLogin(role, f"{key}@demo.glucobridge.org", secrets.token_urlsafe(9), sees, key)
         row = conn.execute(
             _DEMO_USER,
             {
@@ -215,41 +225,95 @@ def run() -> None:
         _run(services)
 
 
+class DemoError(RuntimeError):
+    """The demo could not set itself up through the API."""
+
+
+def _wait_for_api(port: int, children: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + API_START_TIMEOUT_S
+    while not port_open(port):
+        if time.monotonic() > deadline or any(c.poll() is not None for c in children):
+            raise DemoError("the API did not start; see its log above")
+        time.sleep(0.1)
+
+
+def _answer(response: httpx.Response, what: str) -> dict[str, object]:
+    if not response.is_success:
+        raise DemoError(f"{what}: {response.status_code} {response.text}")
+    body: dict[str, object] = response.json()
+    return body
+
+
+def register_bridge(
+    base: str, patient: DemoPatient, login: DemoLogin, broker: MqttEndpoint
+) -> tuple[str, str]:
+    """As the patient would: sign in, claim the meter, register a bridge. Returns the
+    bridge's id and broker URL (with the password the API showed once)."""
+    with httpx.Client(base_url=base, timeout=30) as http:
+        token = _answer(
+            http.post(
+                "/api/v1/auth/token", data={"username": login.email, "password": login.password}
+            ),
+            f"{login.email} signs in",
+        )
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        _answer(
+            http.post(
+                f"/api/v1/patients/{patient.id}/meters",
+                json={"serial": patient.meter_serial},
+                headers=auth,
+            ),
+            f"{patient.name} claims meter {patient.meter_serial}",
+        )
+        bridge = _answer(
+            http.post(
+                f"/api/v1/patients/{patient.id}/bridges",
+                json={"name": patient.bridge_id, "label": "demo home"},
+                headers=auth,
+            ),
+            f"{patient.name} registers a bridge",
+        )
+    url = broker_url(
+        str(bridge["mqtt_username"]), str(bridge["mqtt_password"]), broker.port, broker.host
+    )
+    return str(bridge["bridge_id"]), url
+
+
 def _run(services: Services) -> None:
     port = PREFERRED_API_PORT if not port_open(PREFERRED_API_PORT) else free_port()
     env = dict(
         os.environ,
         GLUCOBRIDGE_DATABASE_URL=services.database_url,
         GLUCOBRIDGE_MQTT_URL=services.mqtt_url,
+        GLUCOBRIDGE_MQTT_ADMIN_URL=services.mqtt_admin_url,
+        GLUCOBRIDGE_JWT_SECRET=secrets.token_urlsafe(JWT_SECRET_BYTES),
         GLUCOBRIDGE_PORT=str(port),
     )
     register_patients(services.database_url)
-    logins = register_logins(services.database_url)
-    children = [_child(["ingest"], env), _child(["api"], env)]
+    logins = {login.key: login for login in register_logins(services.database_url)}
+    children = [
+        _child(["ingest"], env),
+        _child(["alerts"], dict(env, GLUCOBRIDGE_MQTT_URL=services.alerts_mqtt_url)),
+        _child(["api"], env),
+    ]
     try:
+        _wait_for_api(port, children)
+        base = f"http://127.0.0.1:{port}"
         today = datetime.now(SHANGHAI).date()
-        # Each patient's fingersticks go into a simulated meter; a bridge bonds with it over
-        # the virtual BLE link, syncs it and delivers through the broker (stack.bridge_demo).
-        meters = [
-            DemoMeter(
-                patient.id,
-                patient.bridge_id,
-                patient.meter_serial,
-                SHANGHAI,
-                [
-                    ModelReading(r.measured_at, round(r.value), r.meal)
-                    for r in demo_readings(patient, today)
-                ],
-            )
-            for patient in DEMO_PATIENTS
-        ]
-        synced = sync_demo_patients(services, meters)
+        # Each patient's fingersticks go into a simulated meter; the bridge the patient
+        # registered bonds with it over the virtual BLE link, syncs it and delivers through
+        # the broker (stack.bridge_demo).
+        meters = []
+        for patient in DEMO_PATIENTS:
+            bridge_id, url = register_bridge(base, patient, logins[patient.key], services.broker)
+            readings = [
+                ModelReading(r.measured_at, round(r.value), r.meal)
+                for r in demo_readings(patient, today)
+            ]
+            meters.append(DemoMeter(bridge_id, url, patient.meter_serial, SHANGHAI, readings))
+        synced = sync_demo_patients(meters)
         for patient, stored in zip(DEMO_PATIENTS, synced, strict=True):
             print(f"{patient.name}: {stored} readings synced from the meter and stored", flush=True)
-        deadline = time.monotonic() + 30
-        while not port_open(port) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        base = f"http://127.0.0.1:{port}"
         for patient in DEMO_PATIENTS:
             print(f"  {patient.name}: {base}/api/v1/patients/{patient.id}/readings", flush=True)
         print(f"  sign in: POST {base}/api/v1/auth/token (username, password)", flush=True)
@@ -262,7 +326,7 @@ def _run(services: Services) -> None:
                 flush=True,
             )
         print(f"  clinician worklist: {base}/dashboards/clinician.html", flush=True)
-        for login in logins:
+        for login in logins.values():
             print(
                 f"  login {login.role}: {login.email} {login.password}  sees {login.sees}",
                 flush=True,

@@ -1,13 +1,17 @@
 """The local stack: a private Mosquitto and PostgreSQL/TimescaleDB, or the ones configured.
 
-When GLUCOBRIDGE_DATABASE_URL / GLUCOBRIDGE_MQTT_URL are set, those existing services are used
-and nothing is started for them. Everything started here stops on exit, Ctrl-C or failure.
+When GLUCOBRIDGE_DATABASE_URL is set, that database is used; when GLUCOBRIDGE_MQTT_ADMIN_URL
+is set, that broker (Mosquitto with dynamic security) is used, and the stack provisions
+through its admin the users it needs (resetting the passwords of `ingest-0`... and `alerts`:
+never point it at a production broker). Everything started here stops on exit, Ctrl-C or
+failure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -16,9 +20,14 @@ from pathlib import Path
 
 import psycopg
 
+from api.broker_admin import BrokerAdmin
 from core import db
-from stack.mosquitto import INGEST_USER, Mosquitto
+from core.broker_roles import ALERTS_USER, INGEST_USER, BrokerRole
+from core.settings import MqttEndpoint
+from stack.mosquitto import LOCAL_INGEST_WORKERS, Mosquitto, broker_url
 from stack.postgres import Postgres
+
+ADMIN_URL_VARIABLE = "GLUCOBRIDGE_MQTT_ADMIN_URL"
 
 
 def state_dir() -> Path:
@@ -37,19 +46,41 @@ def state_dir() -> Path:
 @dataclass
 class Services:
     database_url: str
-    mqtt_url: str
+    mqtt_url: str  # the ingest workers': worker i signs in as `ingest-i`
+    alerts_mqtt_url: str  # the alerts worker's
+    mqtt_admin_url: str  # the broker's dynamic-security admin, as the API gets it
     mosquitto: Mosquitto | None
     postgres: Postgres | None
 
+    @property
+    def broker(self) -> MqttEndpoint:
+        return MqttEndpoint.parse(self.mqtt_admin_url)
+
+    def admin(self) -> BrokerAdmin:
+        return BrokerAdmin(self.mqtt_admin_url)
+
+    def url(self, user: str, password: str) -> str:
+        return broker_url(user, password, self.broker.port, self.broker.host)
+
     def add_bridge(self, bridge_id: str, patient_id: uuid.UUID | None = None) -> str:
-        """Register a bridge to a patient (a new patient when none is named) and give it
-        MQTT credentials on the private broker; returns its broker URL. Ingest attaches
-        what the bridge delivers to that patient."""
-        if self.mosquitto is None:
-            raise RuntimeError("bridges on an external broker are provisioned by its operator")
+        """Register a bridge to a patient (a new patient when none is named) and provision
+        it in the broker through the admin, as the API does; returns its broker URL. Ingest
+        attaches what the bridge delivers to that patient."""
         register_bridge(self.database_url, bridge_id, patient_id)
-        self.mosquitto.add_user(bridge_id)
-        return self.mosquitto.url(bridge_id)
+        credentials = self.admin().replace_bridge_sync(bridge_id)
+        return self.url(credentials.username, credentials.password)
+
+    def add_display(self, patient_id: uuid.UUID | str) -> str:
+        """A home display of the patient (it reads their alerts); returns its broker URL."""
+        credentials = self.admin().provision_display_sync(uuid.UUID(str(patient_id)))
+        return self.url(credentials.username, credentials.password)
+
+    def ingest_url(self, base: str, workers: int = 1) -> str:
+        """Ingest worker users `base-0` ... of their own (a test whose workers' sessions must
+        not be shared with others'); returns the URL workers are given."""
+        password = secrets.token_urlsafe(16)
+        self.admin().ingest_workers_sync(base, workers, password)
+        return self.url(base, password)
 
 
 def register_bridge(
@@ -73,6 +104,19 @@ def register_bridge(
     return patient_id
 
 
+def _external_broker(admin_url: str) -> tuple[str, str]:
+    """Service users on a broker the stack did not start: (ingest URL, alerts URL)."""
+    endpoint = MqttEndpoint.parse(admin_url)
+    admin = BrokerAdmin(admin_url)
+    ingest_password, alerts_password = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    admin.ingest_workers_sync(INGEST_USER, LOCAL_INGEST_WORKERS, ingest_password)
+    admin.set_service_users_sync(BrokerRole.ALERTS, [ALERTS_USER], alerts_password)
+    return (
+        broker_url(INGEST_USER, ingest_password, endpoint.port, endpoint.host),
+        broker_url(ALERTS_USER, alerts_password, endpoint.port, endpoint.host),
+    )
+
+
 @contextlib.contextmanager
 def local_stack(name: str) -> Iterator[Services]:
     """Start what is not configured, apply migrations, yield the endpoints, stop on the way out."""
@@ -85,13 +129,19 @@ def local_stack(name: str) -> Iterator[Services]:
             postgres = Postgres(run_dir / "postgres")
             postgres.start()
             database_url = postgres.url
-        mqtt_url = os.environ.get("GLUCOBRIDGE_MQTT_URL")
-        if not mqtt_url:
+        admin_url = os.environ.get(ADMIN_URL_VARIABLE)
+        if admin_url:
+            ingest_url, alerts_url = _external_broker(admin_url)
+        else:
             mosquitto = Mosquitto(run_dir / "mosquitto")
             mosquitto.start()
-            mqtt_url = mosquitto.url(INGEST_USER)
+            admin_url, ingest_url, alerts_url = (
+                mosquitto.admin_url,
+                mosquitto.ingest_url,
+                mosquitto.alerts_url,
+            )
         db.upgrade(database_url)
-        yield Services(database_url, mqtt_url, mosquitto, postgres)
+        yield Services(database_url, ingest_url, alerts_url, admin_url, mosquitto, postgres)
     finally:
         if mosquitto is not None:
             mosquitto.stop()

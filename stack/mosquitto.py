@@ -1,12 +1,18 @@
-"""A private Mosquitto: generated config on 127.0.0.1, a password file, and an ACL that lets
-a bridge write only under its own topic prefix."""
+"""A private Mosquitto with the dynamic security plugin: the one broker set-up of `make
+test`, `make demo` and production, generated from the role table in `core.broker_roles`.
+
+The plugin's initial JSON holds the shared roles and the service users (the API's admin,
+ingest workers `ingest-0` ... `ingest-{n-1}`, the alerts worker); bridges and home displays
+are provisioned at run time through the admin (`api.broker_admin`), as the API does. The
+plugin saves every change to that file, so a restarted broker keeps them.
+"""
 
 from __future__ import annotations
 
 import getpass
 import glob
+import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -14,31 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from core.contract import TOPIC_ROOT
+from api.broker_admin import BrokerAdmin
+from core.broker_roles import (
+    ADMIN_USER,
+    ALERTS_USER,
+    INGEST_USER,
+    ServicePasswords,
+    initial_config,
+)
 from stack.proc import StackError, free_port, port_open, spawn, stop, wait_until
 
-INGEST_USER = "ingest"
 # Messages kept for an offline persistent session (a restarted ingest worker). Mosquitto's
 # default of 1,000 would drop most of a sync backlog; the bridges' outboxes re-send beyond it.
 MAX_QUEUED_MESSAGES = 1_000_000
-
-ACL = f"""\
-# ingest reads every bridge's readings and status, and confirms stored batches to each bridge.
-user {INGEST_USER}
-topic read {TOPIC_ROOT}/bridges/+/readings
-topic read {TOPIC_ROOT}/bridges/+/status
-topic write {TOPIC_ROOT}/bridges/+/acks
-# ... and (as the alerts worker) publishes each patient's alerts for their home devices.
-topic write {TOPIC_ROOT}/patients/+/alerts
-
-# Every other user is a bridge whose user name is its id: it writes only under its own prefix
-# and reads only its own confirmations.
-pattern write {TOPIC_ROOT}/bridges/%u/readings
-pattern write {TOPIC_ROOT}/bridges/%u/status
-pattern read {TOPIC_ROOT}/bridges/%u/acks
-# A home device whose user name is a patient id reads that patient's alerts.
-pattern read {TOPIC_ROOT}/patients/%u/alerts
-"""
+# Ingest worker users the private broker starts with (`ingest-0` ...): the demo runs one,
+# tests up to two at once; more are provisioned on demand (`Services.ingest_url`).
+LOCAL_INGEST_WORKERS = 4
 
 
 def _binary(name: str) -> str:
@@ -73,49 +70,85 @@ def dynsec_plugin() -> Path:
     )
 
 
+def write_dynsec_config(path: Path, passwords: ServicePasswords, *, ingest_workers: int) -> None:
+    """The plugin's initial JSON, readable by its owner only (it holds password hashes)."""
+    draft = path.with_suffix(".new")
+    draft.touch(mode=0o600)
+    draft.write_text(json.dumps(initial_config(passwords, ingest_workers=ingest_workers), indent=2))
+    os.replace(draft, path)
+
+
+def broker_url(user: str, password: str, port: int, host: str = "127.0.0.1") -> str:
+    return f"mqtt://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}"
+
+
 @dataclass
 class Mosquitto:
-    """One private broker under `root`. Users are added before start (`add_user`)."""
+    """One private broker under `root`, with passwords generated for this run."""
 
     root: Path
     port: int = field(default_factory=free_port)
-    users: dict[str, str] = field(default_factory=dict)
     max_queued_messages: int = MAX_QUEUED_MESSAGES
+    ingest_workers: int = LOCAL_INGEST_WORKERS
+    passwords: ServicePasswords = field(default_factory=ServicePasswords.generate)
+    # Bridges provisioned through `add_user`, so `url(bridge_id)` can name them.
+    bridges: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    # Written by this instance: a restart keeps what was provisioned since, while a first
+    # start replaces a file an earlier run left under the same root (other passwords).
+    written: bool = False
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.users.setdefault(INGEST_USER, secrets.token_urlsafe(16))
 
     @property
     def log(self) -> Path:
         return self.root / "mosquitto.log"
 
-    def add_user(self, name: str, password: str | None = None) -> str:
-        self.users[name] = password or secrets.token_urlsafe(16)
-        if self.proc is not None:
-            self._write_passwords()
-            self.reload()
-        return self.users[name]
+    @property
+    def dynsec_file(self) -> Path:
+        return self.root / "dynamic-security.json"
+
+    @property
+    def admin_url(self) -> str:
+        return broker_url(ADMIN_USER, self.passwords.admin, self.port)
+
+    @property
+    def ingest_url(self) -> str:
+        """The ingest workers' URL: worker i signs in as `ingest-i` with its password."""
+        return broker_url(INGEST_USER, self.passwords.ingest, self.port)
+
+    @property
+    def alerts_url(self) -> str:
+        return broker_url(ALERTS_USER, self.passwords.alerts, self.port)
+
+    def admin(self) -> BrokerAdmin:
+        return BrokerAdmin(self.admin_url)
 
     def url(self, user: str = INGEST_USER) -> str:
-        return f"mqtt://{quote(user)}:{quote(self.users[user])}@127.0.0.1:{self.port}"
+        """The URL of a service user or of a bridge provisioned with `add_user`."""
+        if user == INGEST_USER:
+            return self.ingest_url
+        if user == ALERTS_USER:
+            return self.alerts_url
+        if user == ADMIN_USER:
+            return self.admin_url
+        return broker_url(user, self.bridges[user], self.port)
 
-    def _write_passwords(self) -> None:
-        """Hash every user's password into a new file, then swap it in at once: the broker
-        may re-read the file at any moment (a reload), and must never see half of it."""
-        path = self.root / "passwords"
-        draft = self.root / "passwords.new"
-        draft.touch(mode=0o600)
-        draft.write_text("".join(f"{user}:{pw}\n" for user, pw in self.users.items()))
-        subprocess.run(
-            [_binary("mosquitto_passwd"), "-U", str(draft)], check=True, capture_output=True
-        )
-        os.replace(draft, path)
+    def add_user(self, bridge_id: str) -> str:
+        """Provision a bridge on the running broker (made afresh if it exists); returns its
+        password."""
+        credentials = self.admin().replace_bridge_sync(bridge_id)
+        self.bridges[bridge_id] = credentials.password
+        return credentials.password
 
     def _write_config(self) -> Path:
         (self.root / "data").mkdir(exist_ok=True)
-        (self.root / "acl").write_text(ACL)
+        if not self.written:
+            write_dynsec_config(
+                self.dynsec_file, self.passwords, ingest_workers=self.ingest_workers
+            )
+            self.written = True
         conf = self.root / "mosquitto.conf"
         conf.write_text(
             f"""\
@@ -123,8 +156,8 @@ class Mosquitto:
 user {getpass.getuser()}
 listener {self.port} 127.0.0.1
 allow_anonymous false
-password_file {self.root / "passwords"}
-acl_file {self.root / "acl"}
+plugin {dynsec_plugin()}
+plugin_opt_config_file {self.dynsec_file}
 persistence true
 persistence_location {self.root / "data"}/
 max_queued_messages {self.max_queued_messages}
@@ -138,17 +171,11 @@ connection_messages false
         return conf
 
     def start(self) -> None:
-        self._write_passwords()
         conf = self._write_config()
         self.proc = spawn(
             [_binary("mosquitto"), "-c", str(conf)], log=self.log, stop_signal=signal.SIGTERM
         )
         wait_until(lambda: port_open(self.port), self.proc, "mosquitto", self.log)
-
-    def reload(self) -> None:
-        """Re-read the password file and ACL (SIGHUP), as after provisioning a bridge."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import uvicorn
 
-from api.app import create_app
+from api.app import server_config
 from core.contract import MeterInfo, ReadingsBatch, WireReading
 from core.settings import ApiSettings
 from core.units import Unit
@@ -180,14 +180,7 @@ def serve_api(settings: ApiSettings) -> Iterator[str]:
     requests go over a real socket."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
+        server_config(settings.model_copy(update={"host": "127.0.0.1", "port": port}))
     )
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()

@@ -1,4 +1,5 @@
-"""`glucobridge demo`: reaches "ready" with a URL that serves the demo readings, and Ctrl-C
+"""`glucobridge demo`: reaches "ready" with a URL that serves the demo readings (delivered by
+bridges the patients registered through the API), signs with a secret of its own, and Ctrl-C
 leaves no Mosquitto, PostgreSQL or Python process behind."""
 
 from __future__ import annotations
@@ -9,9 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+
+from api.auth import Role, issue_access_token
+from core.settings import DEV_JWT_SECRET
 
 # The demo prints its logins: "login <role>: <email> <password>  sees ...".
 _LOGIN = re.compile(r"login (\w+): (\S+) (\S+)")
@@ -48,7 +54,8 @@ def test_demo_serves_readings_and_ctrl_c_stops_everything() -> None:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("GLUCOBRIDGE_DATABASE_URL", "GLUCOBRIDGE_MQTT_URL")
+        if k
+        not in ("GLUCOBRIDGE_DATABASE_URL", "GLUCOBRIDGE_MQTT_URL", "GLUCOBRIDGE_MQTT_ADMIN_URL")
     }
     demo = subprocess.Popen(
         [sys.executable, "-m", "stack", "demo"],
@@ -86,10 +93,35 @@ def test_demo_serves_readings_and_ctrl_c_stops_everything() -> None:
                 url, params={"limit": 1000}, headers={"Authorization": f"Bearer {token}"}
             ).json()
             assert len(body["items"]) > 20, body
+        # Each patient registered their bridge through the API (it has the random part the
+        # API adds to the name asked for), and it is the one that delivered the readings.
+        for role, email, password in logins:
+            if role != "patient":
+                continue
+            own = httpx.post(
+                f"{base}/api/v1/auth/token", data={"username": email, "password": password}
+            ).json()["access_token"]
+            auth = {"Authorization": f"Bearer {own}"}
+            me = httpx.get(f"{base}/api/v1/users/me", headers=auth).json()
+            bridges = httpx.get(
+                f"{base}/api/v1/patients/{me['patient_id']}/bridges", headers=auth
+            ).json()["items"]
+            key = email.split("@")[0]
+            assert [b["id"].rsplit("-", 1)[0] for b in bridges] == [f"demo-home-{key}"]
+        # The demo signs tokens with a secret made at start-up: one forged with the
+        # development placeholder published in the source opens nothing.
+        clinician_id = httpx.get(
+            f"{base}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+        ).json()["id"]
+        forged = issue_access_token(
+            DEV_JWT_SECRET, uuid.UUID(clinician_id), Role.CLINICIAN, datetime.now(UTC)
+        )
+        refused = httpx.get(urls[0], headers={"Authorization": f"Bearer {forged}"})
+        assert refused.status_code == 401
     finally:
         demo.send_signal(signal.SIGINT)
         out, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, out
-    assert len(seen) >= 4  # postgres, mosquitto, ingest and api at least
+    assert len(seen) >= 5  # postgres, mosquitto, ingest, alerts and api at least
     left = [pid for pid in seen if _alive(pid)]
     assert left == [], f"processes left running: {left}"

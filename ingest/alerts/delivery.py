@@ -17,8 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from core.backoff import backoff_delay
+from core.broker_roles import ALERTS_USER
 from core.contract import patient_alerts_topic
 from core.settings import AlertsSettings, MqttEndpoint
+from core.webhook_target import WebhookTargetError, resolve
 from ingest.alerts.signature import SIGNATURE_HEADER, sign
 from ingest.alerts.store import Conn
 
@@ -55,11 +57,10 @@ class MqttAlerts:
 
     def __init__(self, settings: AlertsSettings) -> None:
         self.endpoint = MqttEndpoint.parse(settings.mqtt_url)
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5
-        )
-        if self.endpoint.username:
-            self.client.username_pw_set(self.endpoint.username, self.endpoint.password)
+        # Its client id is its user name: the broker binds the two.
+        user = self.endpoint.username or ALERTS_USER
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(user, self.endpoint.password)
         self.client.on_publish = self._on_publish
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._refused: dict[int, str] = {}
@@ -125,15 +126,28 @@ class Deliverer:
         return len(rows)
 
     def _webhook(self, url: str, secret: str, payload: dict[str, Any], delivery_id: int) -> None:
+        # Checked again now, after resolving the name: the address may have changed since
+        # the URL was registered. The request goes to the address checked, under its name.
+        try:
+            target = resolve(url, allow_private=self.settings.webhook_allow_private)
+        except WebhookTargetError as exc:
+            raise DeliveryError(f"target refused: {exc.reason}") from exc
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {
+            "Host": target.host_header,
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(secret, int(time.time()), body),
             "Glucobridge-Delivery": str(delivery_id),
         }
         try:
             response = self.http.post(
-                url, content=body, headers=headers, timeout=self.settings.webhook_timeout_s
+                target.connect_url,
+                content=body,
+                headers=headers,
+                timeout=self.settings.webhook_timeout_s,
+                # TLS names and verifies the host, not the address connected to.
+                extensions={"sni_hostname": target.host},
+                follow_redirects=False,  # a receiver may not bounce the request elsewhere
             )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc

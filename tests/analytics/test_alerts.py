@@ -1,8 +1,14 @@
-"""Acceptance 3: alerts against the real database, broker and a real webhook receiver."""
+"""Acceptance 3: alerts against the real database, broker and a real webhook receiver.
+
+The receivers are tiny HTTP servers on 127.0.0.1, so these tests run the API and the alerts
+worker with the operator's on-premises setting (`webhook_allow_private`); with it off (the
+default), what a webhook may target is tested at the end of this file and in
+tests/api/test_webhook_targets.py."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -13,20 +19,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from core.contract import patient_alerts_topic
+from core.settings import ApiSettings
 from ingest.alerts.signature import SIGNATURE_HEADER, SignatureError, sign, verify
 from ingest.alerts.worker import AlertsWorker
 from stack.local import Services
 from stack.proc import free_port
 from tests.analytics.rows import Row, add_patient, insert
-from tests.support import wait_for
+from tests.conftest import running_alerts_worker
+from tests.mqtt_client import Probe
+from tests.support import serve_api, wait_for
 
 FIVE_MIN = timedelta(minutes=5)
+
+
+@pytest.fixture
+def api(database: str) -> Iterator[httpx.Client]:
+    """The API with the on-premises setting: webhooks to this machine's receivers."""
+    settings = ApiSettings(database_url=database, webhook_allow_private=True)
+    with serve_api(settings) as base_url, httpx.Client(base_url=base_url) as client:
+        yield client
 
 
 def cgm_rows(start: datetime, values: list[float]) -> list[Row]:
@@ -130,10 +145,14 @@ def test_acknowledging_stops_the_stream_repeating_it(
                 break
         low_id = seen[0]
         assert seen == [low_id, low_id]  # unacknowledged: repeated
+        # Signed by the signed-in user: a name in the body is not who acknowledged.
         ack = api.post(
-            f"/api/v1/patients/{patient}/alerts/{low_id}/acknowledge", json={"by": "patient"}
+            f"/api/v1/patients/{patient}/alerts/{low_id}/acknowledge",
+            json={"by": "Dr. Nobody"},
         )
-        assert ack.status_code == 200 and ack.json()["acknowledged_by"] == "patient"
+        assert ack.status_code == 200, ack.text
+        assert ack.json()["acknowledged_by"] == "patient"  # add_patient's account name
+        assert ack.json()["acknowledged_by_user_id"] is not None
         # A high episode after the acknowledgement; by the time it has been sent twice more
         # than repeat_s has passed, so the low would have come again had it still rung.
         insert(database, patient, cgm_rows(now - timedelta(minutes=5), [300.0, 310.0]), "b")
@@ -146,9 +165,10 @@ def test_acknowledging_stops_the_stream_repeating_it(
 
 
 class Receiver:
-    """A tiny real HTTP server that records what it is sent."""
+    """A tiny real HTTP server that records what it is sent, and answers `status` (with
+    `location`, a redirect)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, status: int = 204, location: str | None = None) -> None:
         received: list[tuple[dict[str, str], bytes]] = []
         self.received = received
 
@@ -156,7 +176,10 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.append((dict(self.headers.items()), body))
-                self.send_response(204)
+                self.send_response(status)
+                if location is not None:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
@@ -223,30 +246,115 @@ def test_a_bad_signature_is_detected() -> None:
         verify(secret, "v1=abc", body, now=now)
 
 
-def test_alerts_reach_the_patients_mqtt_topic(
+def test_alerts_reach_the_patients_home_display_and_no_other(
     services: Services, database: str, alerts_worker: AlertsWorker
 ) -> None:
     patient = add_patient(database, "UTC")
-    # A home device's user name is the patient id; the ACL lets it read its own alerts.
-    device_url = services.add_bridge(str(patient))
-    got: list[bytes] = []
-    subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    user, _, rest = device_url.removeprefix("mqtt://").partition(":")
-    password, _, hostport = rest.partition("@")
-    host, _, port = hostport.partition(":")
-    client.username_pw_set(user, password)
-    client.on_message = lambda _c, _u, msg: got.append(bytes(msg.payload))
-    client.on_subscribe = lambda *_a: subscribed.set()
-    client.on_connect = lambda c, *_a: c.subscribe(patient_alerts_topic(str(patient)), qos=1)
-    client.connect(host, int(port))
-    client.loop_start()
-    try:
-        assert subscribed.wait(10), "device could not subscribe"
+    other = add_patient(database, "UTC")
+    # A home display is a broker user of its own, in its patient's display role.
+    display_url = services.add_display(patient)
+    other_url = services.add_display(other)
+    with (
+        Probe(display_url, _user_of(display_url)) as display,
+        Probe(other_url, _user_of(other_url)) as stranger,
+    ):
+        assert display.connect().is_failure is False
+        assert stranger.connect().is_failure is False
+        assert str(display.subscribe(patient_alerts_topic(str(patient)))) == "Granted QoS 1"
+        # Another patient's display may subscribe to its own alerts only.
+        assert str(stranger.subscribe(patient_alerts_topic(str(patient)))) == "Not authorized"
+        assert str(stranger.subscribe(patient_alerts_topic("+"))) == "Not authorized"
         insert(database, patient, cgm_rows(datetime.now(UTC), [40.0, 41.0, 42.0]), "m")
-        wait_for(lambda: len(got) >= 1)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    payload = json.loads(got[0])
+        wait_for(lambda: len(display.received) >= 1)
+        wait_for(lambda: all(d["delivered_at"] is not None for d in deliveries(database)))
+        assert stranger.received == []
+    payload = json.loads(display.received[0].payload)
     assert payload["kind"] == "low" and payload["level"] == 2
+
+
+def _user_of(url: str) -> str:
+    return url.removeprefix("mqtt://").split(":", 1)[0]
+
+
+class Tripwire:
+    """A TCP listener that only counts who connects: a webhook that must never be sent."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port: int = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    @contextmanager
+    def running(self) -> Iterator[Tripwire]:
+        self.thread.start()
+        try:
+            yield self
+        finally:
+            self.stopping.set()
+            self.thread.join(5)
+            self.sock.close()
+
+
+def test_a_webhook_whose_name_now_resolves_inward_is_not_sent(
+    services: Services, database: str
+) -> None:
+    """Checked again at delivery, after resolving the name: an endpoint registered while its
+    name pointed outward (stored here directly) and now resolving to this machine's loopback
+    is refused, and nothing connects to the address."""
+    patient = add_patient(database, "UTC")
+    with Tripwire().running() as tripwire:
+        with psycopg.connect(database) as conn:
+            conn.execute(
+                "INSERT INTO webhook_endpoints (patient_id, url, secret) VALUES (%s, %s, 'k')",
+                (patient, f"https://localhost:{tripwire.port}/hook"),
+            )
+        with running_alerts_worker(services, database, webhook_allow_private=False):
+            insert(database, patient, cgm_rows(datetime.now(UTC), [45.0, 44.0]), "m")
+            wait_for(
+                lambda: any(
+                    d["channel"] == "webhook" and d["attempts"] >= 2 for d in deliveries(database)
+                )
+            )
+        assert tripwire.connections == 0
+    (webhook,) = [d for d in deliveries(database) if d["channel"] == "webhook"]
+    assert webhook["delivered_at"] is None
+    assert "not a public address" in webhook["last_error"]
+
+
+def test_a_redirect_from_the_receiver_is_not_followed(
+    database: str, alerts_worker: AlertsWorker, api: httpx.Client
+) -> None:
+    patient = add_patient(database, "UTC", api)
+    inner = Receiver(free_port())
+    port = free_port()
+    bouncer = Receiver(port, status=307, location=f"http://127.0.0.1:{inner.server.server_port}/")
+    created = api.post(
+        f"/api/v1/patients/{patient}/webhooks", json={"url": f"http://127.0.0.1:{port}/hook"}
+    )
+    assert created.status_code == 201, created.text
+    with bouncer.running(), inner.running():
+        insert(database, patient, cgm_rows(datetime.now(UTC), [45.0, 44.0]), "m")
+        # Tried, and tried again: each time the redirect is the answer, not a way onward.
+        wait_for(
+            lambda: any(
+                d["channel"] == "webhook"
+                and d["attempts"] >= 2
+                and d["last_error"] == "receiver answered 307"
+                and d["delivered_at"] is None
+                for d in deliveries(database)
+            )
+        )
+        assert len(bouncer.received) >= 2
+    assert inner.received == []

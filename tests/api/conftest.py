@@ -1,10 +1,9 @@
-"""Fixtures for the API's identity, consent and audit tests: a private Mosquitto with the
-dynamic security plugin, the API served with a broker admin, and a cast of users whose
-grants cover every case the authorization matrix needs."""
+"""Fixtures for the API's identity, consent and audit tests: the API served with the
+session broker's admin (the stack's one broker set-up, dynamic security), and a cast of
+users whose grants cover every case the authorization matrix needs."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -18,8 +17,7 @@ import pytest
 
 from api.auth import ALGORITHM, AUDIENCE, ISSUER, Role, hash_password, issue_access_token
 from core.settings import ApiSettings
-from stack.local import state_dir
-from tests.api.broker import DynsecMosquitto
+from stack.local import Services
 from tests.support import HTTP_TIMEOUT_S, serve_api
 
 # One password, hashed once, for every test account: argon2 is slow on purpose.
@@ -28,22 +26,14 @@ PASSWORD_HASH = hash_password(PASSWORD)
 
 
 @pytest.fixture(scope="session")
-def dynsec() -> Iterator[DynsecMosquitto]:
-    broker = DynsecMosquitto(state_dir() / "run" / f"api-dynsec-{os.getpid()}")
-    broker.start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture(scope="session")
 def jwt_secret() -> str:
     return secrets.token_urlsafe(48)
 
 
 @pytest.fixture
-def api_settings(database: str, dynsec: DynsecMosquitto, jwt_secret: str) -> ApiSettings:
+def api_settings(database: str, services: Services, jwt_secret: str) -> ApiSettings:
     return ApiSettings(
-        database_url=database, jwt_secret=jwt_secret, mqtt_admin_url=dynsec.admin_url
+        database_url=database, jwt_secret=jwt_secret, mqtt_admin_url=services.mqtt_admin_url
     )
 
 
@@ -131,12 +121,16 @@ def _grant(
     )
 
 
-ALL_SCOPES = ["readings", "trends", "alerts", "exports"]
+ALL_SCOPES = ["readings", "trends", "alerts", "exports", "care_plan"]
 
 
 @pytest.fixture
 def cast(database: str, jwt_secret: str) -> Cast:
     """The patient, and everyone who may or may not see them."""
+    return make_cast(database, jwt_secret)
+
+
+def make_cast(database: str, jwt_secret: str) -> Cast:
     found = Cast(database, jwt_secret)
     with psycopg.connect(database) as conn:
         for key, role in [
@@ -222,7 +216,7 @@ def audit_rows(database_url: str, request_id: str) -> list[tuple[object, ...]]:
     with psycopg.connect(database_url) as conn:
         return list(
             conn.execute(
-                "SELECT actor_user_id, patient_id, action, client_address, grant_id"
+                "SELECT actor_user_id, patient_id, action, client_address, grant_id, outcome"
                 " FROM audit_log WHERE request_id = %s",
                 (request_id,),
             )

@@ -25,22 +25,38 @@ def test_a_patient_signs_up_signs_in_and_sees_only_themself(client: httpx.Client
             "timezone": "Asia/Shanghai",
         },
     )
-    assert signed_up.status_code == 201, signed_up.text
-    patient_id = signed_up.json()["patient_id"]
+    assert signed_up.status_code == 202, signed_up.text
     token = _login(client, "wang.fang@EXAMPLE.org", "a long passphrase")
     assert token.status_code == 200, token.text
     body = token.json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 15 * 60
     auth = {"Authorization": f"Bearer {body['access_token']}"}
     me = client.get("/api/v1/users/me", headers=auth).json()
-    assert (me["role"], me["patient_id"]) == ("patient", patient_id)
+    assert me["role"] == "patient" and me["patient_id"] is not None
     listed = client.get("/api/v1/patients", headers=auth).json()["items"]
-    assert [(p["id"], p["access"]) for p in listed] == [(patient_id, "owner")]
-    again = client.post(
+    assert [(p["id"], p["access"]) for p in listed] == [(me["patient_id"], "owner")]
+
+
+def test_sign_up_does_not_tell_whether_an_address_has_an_account(client: httpx.Client) -> None:
+    """Registration answers a taken address exactly as a free one, and the taken account
+    keeps its own password: the second sign-up gets nothing, and learns nothing."""
+    first = {
+        "email": "li.wei@example.org",
+        "display_name": "Li Wei",
+        "password": "first passphrase",
+    }
+    assert client.post("/api/v1/auth/register", json=first).status_code == 202
+    taken = client.post(
         "/api/v1/auth/register",
-        json={"email": "wang.fang@example.org", "display_name": "x", "password": "0123456789"},
+        json={"email": "LI.WEI@example.org", "display_name": "x", "password": "0123456789"},
     )
-    assert again.status_code == 409
+    free = client.post(
+        "/api/v1/auth/register",
+        json={"email": "new.person@example.org", "display_name": "y", "password": "0123456789"},
+    )
+    assert (taken.status_code, taken.json()) == (free.status_code, free.json())
+    assert _login(client, "li.wei@example.org", "0123456789").status_code == 400
+    assert _login(client, "li.wei@example.org", "first passphrase").status_code == 200
 
 
 def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(

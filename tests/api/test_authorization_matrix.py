@@ -3,7 +3,8 @@
 Routes come from `app.routes`, so a route another engineer adds under
 /api/v1/patients/{patient_id}/... is covered the day it appears: it must carry exactly one
 `require_patient` gate, let in exactly who its policy names, write an audit row for them,
-and answer everyone else as if the patient did not exist.
+and answer everyone else as if the patient did not exist (writing their refused attempt to
+the patient's access log).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from api.access import Policy
 from api.app import create_app
+from api.auth import Role
 from core.settings import ApiSettings
 from tests.api.conftest import Cast, audit_rows, expired_token, forged_token
 from tests.api.routes import RouteInfo, api_routes
@@ -41,17 +43,24 @@ class Caller:
     authenticated: bool = True
 
 
-def _scoped(*scopes: str | None) -> Callable[[Policy], bool]:
-    return lambda p: not p.owner_only and p.scope in scopes
+def _granted(role: Role, *scopes: str | None) -> Callable[[Policy], bool]:
+    """Holds a grant in force with these scopes (every scope when none is named)."""
+
+    def may(p: Policy) -> bool:
+        if p.owner_only or (p.roles is not None and role not in p.roles):
+            return False
+        return not scopes or p.scope in scopes
+
+    return may
 
 
 CALLERS = [
     Caller("patient", lambda p: True),
     Caller("other_patient", lambda p: False),
-    Caller("nutritionist_granted", lambda p: not p.owner_only),
-    Caller("caregiver_granted", lambda p: not p.owner_only),
-    Caller("clinician_via_clinic", lambda p: not p.owner_only),
-    Caller("nutritionist_readings_only", _scoped(None, "readings")),
+    Caller("nutritionist_granted", _granted(Role.NUTRITIONIST)),
+    Caller("caregiver_granted", _granted(Role.CAREGIVER)),
+    Caller("clinician_via_clinic", _granted(Role.CLINICIAN)),
+    Caller("nutritionist_readings_only", _granted(Role.NUTRITIONIST, None, "readings")),
     Caller("nutritionist_ungranted", lambda p: False),
     Caller("nutritionist_expired", lambda p: False),
     Caller("nutritionist_revoked", lambda p: False),
@@ -129,23 +138,26 @@ def test_route_lets_in_exactly_whom_its_policy_names(
         if caller.may(policy):
             assert response.status_code not in (401, 403), (caller.key, response.text)
             assert len(rows) == 1, (caller.key, response.status_code, response.text)
-            actor, audited_patient, action, address, _grant = rows[0]
+            actor, audited_patient, action, address, _grant, outcome = rows[0]
             who = cast[caller.key].id
-            assert (actor, audited_patient, action, address) == (
+            assert (actor, audited_patient, action, address, outcome) == (
                 who,
                 patient_id,
                 route.name,
                 "127.0.0.1",
+                "allowed",
             )
             outcomes[caller.key] = "allowed"
             continue
-        assert rows == [], f"{caller.key} was denied but audited as an access"
         if not caller.authenticated:
+            assert rows == [], f"{caller.key} is no one, yet was written to the log"
             assert response.status_code == 401, (caller.key, response.text)
             assert response.headers["www-authenticate"] == "Bearer"
             outcomes[caller.key] = "401"
             continue
-        # A denial looks exactly like a patient that does not exist.
+        # The refused attempt is in the patient's log, as refused...
+        assert rows == [(cast[caller.key].id, patient_id, route.name, "127.0.0.1", None, "denied")]
+        # ...and to the caller a denial looks exactly like a patient that does not exist.
         assert response.status_code == 404, (caller.key, response.status_code, response.text)
         nobody = _call(
             client,
@@ -160,4 +172,8 @@ def test_route_lets_in_exactly_whom_its_policy_names(
     # The matrix is not vacuous: the patient always gets in, a stranger never does.
     assert outcomes["patient"] == "allowed"
     assert outcomes["other_patient"] == "404"
-    assert outcomes["nutritionist_granted"] == ("404" if policy.owner_only else "allowed")
+    granted = _granted(Role.NUTRITIONIST)(policy)
+    assert outcomes["nutritionist_granted"] == ("allowed" if granted else "404")
+    if policy.scope == "care_plan":  # the care plan: the patient and their clinician only
+        assert outcomes["clinician_via_clinic"] == "allowed"
+        assert outcomes["nutritionist_granted"] == outcomes["caregiver_granted"] == "404"

@@ -9,6 +9,7 @@ import httpx
 import psycopg
 import pytest
 
+from api.audit import STRANGER
 from tests.api.conftest import Cast
 
 
@@ -39,14 +40,21 @@ def test_each_read_by_the_care_team_is_in_the_patients_access_log(
         response = client.get(url, headers=cast[key].auth)
         assert response.status_code == 200, response.text
         sent.append((str(cast[key].id), action, response.headers["x-request-id"]))
-    # A denied attempt is not an access and is not listed.
-    assert client.get(reads[0][1], headers=cast["nutritionist_revoked"].auth).status_code == 404
+    # A denied attempt is listed as such: the patient sees who tried after their access ended.
+    refused = client.get(reads[0][1], headers=cast["nutritionist_revoked"].auth)
+    assert refused.status_code == 404
 
     entries = _log(client, cast)  # paged three at a time: walks several pages
     listed = [(e["actor_user_id"], e["action"], e["request_id"]) for e in entries]
     for item in sent:
         assert item in listed
-    assert str(cast["nutritionist_revoked"].id) not in {e["actor_user_id"] for e in entries}
+    assert {
+        e["outcome"] for e in entries if e["request_id"] != refused.headers["x-request-id"]
+    } == {"allowed"}
+    denied = [e for e in entries if e["outcome"] == "denied"]
+    assert [(e["actor_user_id"], e["actor_name"], e["action"], e["grant_id"]) for e in denied] == [
+        (str(cast["nutritionist_revoked"].id), "Test nutritionist_revoked", "list_readings", None)
+    ]
     by_request = {e["request_id"]: e for e in entries}
     first = by_request[sent[0][2]]
     assert first["actor_name"] == "Test nutritionist_granted"
@@ -191,3 +199,35 @@ def test_a_clinician_asks_and_the_patient_approves_or_declines(
     )
     assert declined.json()["status"] == "declined"
     assert client.get(url, headers=caregiver.auth).status_code == 404
+
+
+def test_a_strangers_refused_attempt_is_logged_without_who_they_are(
+    client: httpx.Client, cast: Cast
+) -> None:
+    """The patient sees that someone they never shared with tried, and in what role, but
+    not their name, account or address (the row keeps them for the operator)."""
+    patient = cast.patient.patient_id
+    for key in ("nutritionist_ungranted", "admin", "clinic_admin_same"):
+        refused = client.get(f"/api/v1/patients/{patient}/readings", headers=cast[key].auth)
+        assert refused.status_code == 404
+    # Trying a patient who does not exist writes nothing anywhere.
+    ghost = "00000000-0000-4000-8000-000000000000"
+    client.get(f"/api/v1/patients/{ghost}/readings", headers=cast["admin"].auth)
+
+    denied = [e for e in _log(client, cast) if e["outcome"] == "denied"]
+    assert sorted(
+        (e["actor_role"], e["actor_name"], e["actor_user_id"], e["client_address"]) for e in denied
+    ) == [
+        ("admin", STRANGER, None, None),
+        ("clinic_admin", STRANGER, None, None),
+        ("nutritionist", STRANGER, None, None),
+    ]
+    with psycopg.connect(cast.database_url) as conn:
+        kept = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE outcome = 'denied'"
+            " AND actor_user_id IS NOT NULL AND client_address IS NOT NULL"
+        ).fetchone()
+        ghosts = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE patient_id = %s", (ghost,)
+        ).fetchone()
+    assert kept == (3,) and ghosts == (0,)

@@ -146,7 +146,9 @@ def _drain(
     """Readings/s draining a backlog queued while `workers` workers were away."""
     _reset(database)
     batches = _batches(total_readings, sizes, tag)
-    pool = WorkerProcesses(database, services.mqtt_url, f"ingest-bench-{tag}")
+    # Broker users of their own per run: sessions of earlier runs' workers linger.
+    url = services.ingest_url(f"bench-{tag}", workers)
+    pool = WorkerProcesses(database, url, f"ingest-bench-{tag}")
     pool.start(workers)  # their sessions join the share group...
     pool.kill()  # ...and stay there, queueing, while they are gone
     bridges = _bridges(services, batches)
@@ -174,7 +176,8 @@ def _latency(
     _reset(database)
     messages = int(rate * LATENCY_SECONDS / per_message)
     batches = _batches(messages * per_message, (per_message, per_message), f"lat{rate}")
-    pool = WorkerProcesses(database, services.mqtt_url, f"ingest-bench-lat{rate}")
+    url = services.ingest_url(f"bench-lat{rate}", workers)
+    pool = WorkerProcesses(database, url, f"ingest-bench-lat{rate}")
     pool.start(workers)
     bridges = _bridges(services, batches)
     try:

@@ -116,7 +116,6 @@ class WorkerProcesses:
             os.environ,
             GLUCOBRIDGE_DATABASE_URL=database_url,
             GLUCOBRIDGE_MQTT_URL=mqtt_url,
-            GLUCOBRIDGE_CLIENT_ID=client_id,
             GLUCOBRIDGE_SHARE_GROUP=client_id,
         )
         self.procs: list[subprocess.Popen[str]] = []

@@ -53,8 +53,8 @@ class WorkerProcess:
         self.env = dict(
             os.environ,
             GLUCOBRIDGE_DATABASE_URL=database,
-            GLUCOBRIDGE_MQTT_URL=services.mqtt_url,
-            GLUCOBRIDGE_CLIENT_ID="fault-ingest",
+            # Broker users of its own (fault-ingest-0): its session outlives the test.
+            GLUCOBRIDGE_MQTT_URL=services.ingest_url("fault-ingest"),
             # Its own group: its session outlives the test by the restart grace and must
             # not take a share of later tests' readings.
             GLUCOBRIDGE_SHARE_GROUP="fault-kill",

@@ -12,7 +12,6 @@ import httpx
 import psycopg
 import pytest
 
-from tests.analytics.conftest import alerts_worker  # noqa: F401 - the real alerts worker
 from tests.analytics.rows import add_patient
 
 

@@ -1,0 +1,27 @@
+// The patient page's script (a file of its own: the pages' Content-Security-Policy allows
+// no inline script).
+"use strict";
+(async () => {
+  const data = await GB.load("patient");
+  if (!data) return;
+  await Promise.all([
+    GB.plot("fig-today", data.figures.today),
+    GB.plot("fig-agp", data.figures.agp),
+    GB.plot("fig-bands", data.figures.bands),
+  ]);
+  GB.table("days", data.days, [["date", "date"], ["readings", "readings"], ["mean", "mean"],
+    ["min", "min"], ["max", "max"], ["in_range", "in_range"]]);
+  GB.table("logbook", data.logbook, [["time", "time"], ["glucose", "glucose"],
+    ["meal", "meal"], ["carbs", "carbs"]]);
+  const alerts = document.getElementById("alerts");
+  const response = await GB.api(`/api/v1/patients/${encodeURIComponent(GB.patient)}/alerts?limit=10`);
+  const items = response.ok ? (await response.json()).items : [];
+  alerts.innerHTML = "";
+  for (const a of items) {
+    const li = document.createElement("li");
+    li.textContent = `${a.started_at.slice(0, 16).replace("T", " ")} · ${a.kind} · ${a.subject}`;
+    alerts.appendChild(li);
+  }
+  if (!items.length) alerts.innerHTML = `<li>${GB.L.no_alerts}</li>`;
+  GB.ready();
+})();
