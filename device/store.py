@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.contract import ReadingsBatch
+from device.gls import Operator
 from device.sync import Checkpoint
 
 # Another process (the `bridge pair` command) may hold the write lock briefly.
@@ -34,7 +35,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     serial TEXT NOT NULL,
     last_sequence INTEGER NOT NULL,
     last_stamp TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    -- RACP operators the meter answered "not supported", as comma-separated numbers.
+    unsupported_operators TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- publishing order
@@ -66,6 +69,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _operator_text(operators: Iterable[Operator]) -> str:
+    return ",".join(str(int(o)) for o in sorted(operators))
+
+
+def _operators(text: str) -> frozenset[Operator]:
+    return frozenset(Operator(int(part)) for part in text.split(",") if part)
+
+
 class BridgeStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +85,11 @@ class BridgeStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(checkpoints)")}
+        if "unsupported_operators" not in columns:  # a store written before it was kept
+            self.db.execute(
+                "ALTER TABLE checkpoints ADD COLUMN unsupported_operators TEXT NOT NULL DEFAULT ''"
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -100,17 +116,28 @@ class BridgeStore:
 
     def checkpoint(self, address: str) -> Checkpoint | None:
         row = self.db.execute(
-            "SELECT serial, last_sequence, last_stamp FROM checkpoints WHERE address = ?",
+            "SELECT serial, last_sequence, last_stamp, unsupported_operators FROM checkpoints"
+            " WHERE address = ?",
             (address,),
         ).fetchone()
-        return Checkpoint(row[0], row[1], row[2]) if row else None
+        if row is None:
+            return None
+        return Checkpoint(row[0], row[1], row[2], _operators(row[3]))
+
+    def remember_unsupported(self, address: str, operators: Iterable[Operator]) -> None:
+        """Keep what the meter refused with its checkpoint, so it is not asked again."""
+        self.db.execute(
+            "UPDATE checkpoints SET unsupported_operators = ? WHERE address = ?",
+            (_operator_text(operators), address),
+        )
 
     # -- outbox --------------------------------------------------------------------------
 
     def commit_sync(
-        self, address: str, batches: Iterable[ReadingsBatch], checkpoint: Checkpoint
+        self, address: str, batches: Iterable[ReadingsBatch], checkpoint: Checkpoint | None
     ) -> int:
-        """Write a sync's batches and move the meter's checkpoint, atomically."""
+        """Write a sync's batches and move the meter's checkpoint, atomically (a sync whose
+        records carry no sequence number leaves the checkpoint where it was)."""
         count = 0
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -121,25 +148,29 @@ class BridgeStore:
                     (
                         str(batch.batch_id),
                         batch.meter.serial,
-                        len(batch.readings),
+                        len(batch.readings) + len(batch.held),
                         batch.to_json(),
                         _now(),
                     ),
                 )
                 count += 1
-            self.db.execute(
-                "INSERT INTO checkpoints (address, serial, last_sequence, last_stamp, updated_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
-                " serial = excluded.serial, last_sequence = excluded.last_sequence,"
-                " last_stamp = excluded.last_stamp, updated_at = excluded.updated_at",
-                (
-                    address,
-                    checkpoint.serial,
-                    checkpoint.last_sequence,
-                    checkpoint.last_stamp,
-                    _now(),
-                ),
-            )
+            if checkpoint is not None:
+                self.db.execute(
+                    "INSERT INTO checkpoints (address, serial, last_sequence, last_stamp,"
+                    " updated_at, unsupported_operators) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (address) DO UPDATE SET"
+                    " serial = excluded.serial, last_sequence = excluded.last_sequence,"
+                    " last_stamp = excluded.last_stamp, updated_at = excluded.updated_at,"
+                    " unsupported_operators = excluded.unsupported_operators",
+                    (
+                        address,
+                        checkpoint.serial,
+                        checkpoint.last_sequence,
+                        checkpoint.last_stamp,
+                        _now(),
+                        _operator_text(checkpoint.unsupported),
+                    ),
+                )
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
