@@ -61,8 +61,18 @@ class BondedMeter:
 class OutboxEntry:
     batch_id: uuid.UUID
     meter_serial: str
-    readings: int
+    readings: int  # readings and held records
     payload: bytes
+    seq: int = 0  # publishing order, set by the outbox
+
+    @classmethod
+    def of(cls, batch: ReadingsBatch) -> OutboxEntry:
+        return cls(
+            batch.batch_id,
+            batch.meter.serial,
+            len(batch.readings) + len(batch.held),
+            batch.to_json(),
+        )
 
 
 def _now() -> str:
@@ -138,22 +148,9 @@ class BridgeStore:
     ) -> int:
         """Write a sync's batches and move the meter's checkpoint, atomically (a sync whose
         records carry no sequence number leaves the checkpoint where it was)."""
-        count = 0
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for batch in batches:
-                self.db.execute(
-                    "INSERT INTO outbox (batch_id, meter_serial, readings, payload, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        str(batch.batch_id),
-                        batch.meter.serial,
-                        len(batch.readings) + len(batch.held),
-                        batch.to_json(),
-                        _now(),
-                    ),
-                )
-                count += 1
+            count = self._insert(OutboxEntry.of(b) for b in batches)
             if checkpoint is not None:
                 self.db.execute(
                     "INSERT INTO checkpoints (address, serial, last_sequence, last_stamp,"
@@ -177,19 +174,40 @@ class BridgeStore:
         self.db.execute("COMMIT")
         return count
 
-    def pending(self, limit: int, exclude: Iterable[uuid.UUID] = ()) -> list[OutboxEntry]:
-        """The oldest unconfirmed batches, skipping those in `exclude` (already in flight)."""
-        skip = {str(b) for b in exclude}
-        out: list[OutboxEntry] = []
-        for row in self.db.execute(
-            "SELECT batch_id, meter_serial, readings, payload FROM outbox ORDER BY seq"
-        ):
-            if row[0] in skip:
-                continue
-            out.append(OutboxEntry(uuid.UUID(row[0]), row[1], row[2], bytes(row[3])))
-            if len(out) >= limit:
-                break
-        return out
+    def add(self, entries: Iterable[OutboxEntry]) -> int:
+        """Batches already serialised, into the outbox in one transaction (no checkpoint)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self._insert(entries)
+
+    def _insert(self, entries: Iterable[OutboxEntry]) -> int:
+        count = 0
+        for entry in entries:
+            self.db.execute(
+                "INSERT INTO outbox (batch_id, meter_serial, readings, payload, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (str(entry.batch_id), entry.meter_serial, entry.readings, entry.payload, _now()),
+            )
+            count += 1
+        return count
+
+    def pending(self, limit: int, after: int = 0) -> list[OutboxEntry]:
+        """The oldest unconfirmed batches after publishing position `after`."""
+        return [
+            OutboxEntry(uuid.UUID(row[0]), row[1], row[2], bytes(row[3]), row[4])
+            for row in self.db.execute(
+                "SELECT batch_id, meter_serial, readings, payload, seq FROM outbox"
+                " WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            )
+        ]
+
+    def payload(self, batch_id: uuid.UUID) -> bytes | None:
+        """A batch's payload, or None once it was retired."""
+        row = self.db.execute(
+            "SELECT payload FROM outbox WHERE batch_id = ?", (str(batch_id),)
+        ).fetchone()
+        return bytes(row[0]) if row else None
 
     def retire(self, batch_id: uuid.UUID) -> bool:
         """Drop a batch ingest confirmed; False if it was not (or no longer) in the outbox."""

@@ -97,7 +97,8 @@ def run(once: bool) -> None:
     """Sync bonded meters and deliver their readings until stopped."""
     settings = BridgeSettings()
     store = _store(settings)
-    uplink = Uplink(settings.mqtt_url, settings.bridge_id)
+    ca_file = Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None
+    uplink = Uplink(settings.mqtt_url, settings.bridge_id, ca_file=ca_file)
 
     async def main() -> None:
         stack = BleStack()
