@@ -151,7 +151,9 @@ class Courier:
         if mid == self._probe_mid:
             self._probe_mid = None
         batch_id = self._by_mid.pop(mid, None)
-        batch = self.in_flight.get(batch_id) if batch_id is not None else None
+        if batch_id is None:
+            return  # not a batch (the retained status, say, which nobody subscribes to)
+        batch = self.in_flight.get(batch_id)
         if reason == NO_MATCHING_SUBSCRIBERS or reason >= FAILURE_CODES:
             self.refused += 1
             if self.routing is not Routing.REFUSED:

@@ -63,6 +63,9 @@ class RacpServer:
         # Pause between records. A real meter sends about one record per connection event
         # (7.5-50 ms); the virtual link needs no pause, tests of abort want one.
         self.record_interval_s = 0.0
+        # Every response code sent, with the operator of the request it answered (tests
+        # count what a collector asked that the meter refused).
+        self.answered: list[tuple[int, ResponseCode]] = []
         self._answers: set[asyncio.Task[None]] = set()
 
     @property
@@ -101,7 +104,10 @@ class RacpServer:
         await asyncio.wait([self.procedure])
         await self._respond(connection, OpCode.ABORT_OPERATION, ResponseCode.SUCCESS)
 
-    async def _respond(self, connection: Connection, op: int, code: ResponseCode) -> None:
+    async def _respond(
+        self, connection: Connection, op: int, code: ResponseCode, operator: int = 0
+    ) -> None:
+        self.answered.append((operator, code))
         await self.meter.indicate(connection, bytes(RacpResponse(op, code)))
 
     async def _run(self, connection: Connection, value: bytes) -> None:
@@ -116,16 +122,16 @@ class RacpServer:
         await self._serve(connection, request)
 
     async def _serve(self, connection: Connection, request: RacpRequest) -> None:
-        op = request.op_code
+        op, operator = request.op_code, int(request.operator)
         profile = self.meter.profile
         if op is OpCode.DELETE_STORED_RECORDS and not profile.supports_delete:
-            await self._respond(connection, op, ResponseCode.OP_CODE_NOT_SUPPORTED)
+            await self._respond(connection, op, ResponseCode.OP_CODE_NOT_SUPPORTED, operator)
             return
         if request.operator not in profile.operators:
-            await self._respond(connection, op, ResponseCode.OPERATOR_NOT_SUPPORTED)
+            await self._respond(connection, op, ResponseCode.OPERATOR_NOT_SUPPORTED, operator)
             return
         if isinstance(request.filter, UserFacingTimeFilter):
-            await self._respond(connection, op, ResponseCode.OPERAND_NOT_SUPPORTED)
+            await self._respond(connection, op, ResponseCode.OPERAND_NOT_SUPPORTED, operator)
             return
         records = self.meter.memory.select(request.operator, request.filter)
         if op is OpCode.REPORT_NUMBER_OF_STORED_RECORDS:
@@ -134,10 +140,10 @@ class RacpServer:
         if op is OpCode.DELETE_STORED_RECORDS:
             self.meter.memory.delete(records)
             code = ResponseCode.SUCCESS if records else ResponseCode.NO_RECORDS_FOUND
-            await self._respond(connection, op, code)
+            await self._respond(connection, op, code, operator)
             return
         if not records:
-            await self._respond(connection, op, ResponseCode.NO_RECORDS_FOUND)
+            await self._respond(connection, op, ResponseCode.NO_RECORDS_FOUND, operator)
             return
         for record in records:
             if self.abort_requested:
@@ -153,4 +159,4 @@ class RacpServer:
                 log.warning("meter %s drops the link mid-transfer", self.meter.serial)
                 await connection.disconnect()
                 return
-        await self._respond(connection, op, ResponseCode.SUCCESS)
+        await self._respond(connection, op, ResponseCode.SUCCESS, operator)
