@@ -14,6 +14,7 @@ from api import (
     auth,
     care_team,
     exports,
+    held_records,
     imports,
     pages,
     patients,
@@ -51,6 +52,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     audit.install(app)
     for module in (auth, users, patients, care_team, readings, exports, imports, audit):
         app.include_router(module.router)
+    app.include_router(held_records.router)
     # Every route of these routers is patient-scoped: the access check (grant with this
     # scope, audit row) runs before the route's own dependencies.
     app.include_router(trends.router, dependencies=[Depends(require_patient("trends"))])

@@ -76,6 +76,7 @@ class _Held:
     reason: HeldReason
     detail: str
     meter_time: datetime | None = None
+    reading: dict[str, object] | None = None  # the reading it is but for its time
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def _hold(held: _Held, estimated_at: datetime | None) -> HeldRecord:
         raw_context=held.record.raw_context,
         meter_time=held.meter_time,
         estimated_at=estimated_at,
+        reading=held.reading,
     )
 
 
@@ -142,17 +144,7 @@ def _one(
         date_field = isinstance(problem, OutOfRangeError) and problem.field in _DATE_FIELDS
         reason = HeldReason.INVALID_TIME if date_field else HeldReason.MALFORMED
         return _Held(record, reason, f"the record does not decode: {problem}")
-    if not m.base_time.is_known:
-        return _Held(record, HeldReason.UNKNOWN_BASE_TIME, f"meter time not known ({m.base_time})")
-    meter_time = m.base_time.to_datetime()
-    try:
-        user_facing = m.user_facing_time()
-    except GlsError as exc:
-        return _Held(record, HeldReason.INVALID_TIME, str(exc), meter_time)
-    measured_at = correction.instant(user_facing)
-    if not EARLIEST_PLAUSIBLE <= measured_at <= now + MAX_FUTURE:
-        detail = f"meter time {user_facing.isoformat()} is not a plausible date"
-        return _Held(record, HeldReason.INVALID_TIME, detail, meter_time)
+    meter_time = m.base_time.to_datetime() if m.base_time.is_known else None
     unit = Unit.MG_DL if m.unit is ConcentrationUnit.KG_PER_L else Unit.MMOL_L
     status = m.sensor_status or GlsSensorStatus(0)
     special = m.concentration.special if m.concentration is not None else None
@@ -170,32 +162,56 @@ def _one(
     sample_type = _vocab(SampleType, m.sample_type)
     location = _vocab(SampleLocation, m.sample_location)
     fields = _context_fields(record, correction)
+    reading: dict[str, object] = {
+        "sequence_number": m.sequence_number,
+        "time_offset_minutes": m.time_offset_minutes,
+        "value": value,
+        "unit": unit,
+        "source": source_of(sample_type),
+        "control": is_control(sample_type, location),
+        "range_flag": range_flag,
+        "sample_type": sample_type,
+        "sample_location": location,
+        "sensor_status": [SensorStatus(snake_name(s)) for s in GlsSensorStatus if s in status],
+        "raw_record": record.raw,
+        "raw_context": record.raw_context,
+        "meal": fields.meal,
+        "carbohydrate_g": fields.carbohydrate_g,
+        "carbohydrate_meal": fields.carbohydrate_meal,
+        "tester": fields.tester,
+        "health": fields.health,
+        "hba1c_pct": fields.hba1c_pct,
+        "context": fields.context or None,
+    }
+    if meter_time is None:
+        detail = f"meter time not known ({m.base_time})"
+        return _Held(record, HeldReason.UNKNOWN_BASE_TIME, detail, None, _proposal(reading, now))
     try:
-        return WireReading(
-            sequence_number=m.sequence_number,
-            meter_time=meter_time,
-            time_offset_minutes=m.time_offset_minutes,
-            measured_at=measured_at,
-            value=value,
-            unit=unit,
-            source=source_of(sample_type),
-            control=is_control(sample_type, location),
-            range_flag=range_flag,
-            sample_type=sample_type,
-            sample_location=location,
-            sensor_status=[SensorStatus(snake_name(s)) for s in GlsSensorStatus if s in status],
-            raw_record=record.raw,
-            raw_context=record.raw_context,
-            meal=fields.meal,
-            carbohydrate_g=fields.carbohydrate_g,
-            carbohydrate_meal=fields.carbohydrate_meal,
-            tester=fields.tester,
-            health=fields.health,
-            hba1c_pct=fields.hba1c_pct,
-            context=fields.context or None,
+        user_facing = m.user_facing_time()
+    except GlsError as exc:
+        return _Held(record, HeldReason.INVALID_TIME, str(exc), meter_time, _proposal(reading, now))
+    measured_at = correction.instant(user_facing)
+    if not EARLIEST_PLAUSIBLE <= measured_at <= now + MAX_FUTURE:
+        detail = f"meter time {user_facing.isoformat()} is not a plausible date"
+        return _Held(record, HeldReason.INVALID_TIME, detail, meter_time, _proposal(reading, now))
+    try:
+        return WireReading.model_validate(
+            {**reading, "meter_time": meter_time, "measured_at": measured_at}
         )
     except ValidationError as exc:
         return _Held(record, HeldReason.MALFORMED, _describe(exc), meter_time)
+
+
+def _proposal(reading: dict[str, object], now: datetime) -> dict[str, object] | None:
+    """The reading a held record is but for its time, as JSON, when the contract takes it
+    (checked with the time as a stand-in); None when it would not be a reading anyway."""
+    try:
+        checked = WireReading.model_validate(
+            {**reading, "meter_time": now.replace(tzinfo=None), "measured_at": now}
+        )
+    except ValidationError:
+        return None
+    return checked.model_dump(mode="json", exclude={"meter_time", "measured_at"}, exclude_none=True)
 
 
 def _describe(exc: ValidationError) -> str:
