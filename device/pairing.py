@@ -1,8 +1,9 @@
 """Pairing a meter: find one advertising the Glucose Service that is not bonded yet, bond
 with it (the meter shows a passkey, the person types it), remember it as this bridge's.
 
-With BlueZ the passkey prompt comes from the system's pairing agent (`bluetoothctl`);
-backends that take a `passkey_entry=` argument (the virtual link's) ask through it.
+With BlueZ the passkey prompt comes from the pairing agent registered on D-Bus (the
+bridge's own, device.pairing_agent, while `glucobridge bridge pair` runs); backends that take
+a `passkey_entry=` argument (the virtual link's) ask through it.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class Uplink:
         while not self._stopping.is_set():
             try:
                 self.client.connect(self.endpoint.host, self.endpoint.port, KEEPALIVE_S)
-            except OSError as exc:
+            except OSError as exc:  # refused, unreachable, or a certificate not trusted
                 log.info("broker %s:%s: %s", self.endpoint.host, self.endpoint.port, exc)
             else:
                 while not self._stopping.is_set():
@@ -196,12 +196,12 @@ class Uplink:
             attempt += 1
             self._stopping.wait(delay)
 
-    def start(self, wait: bool = True) -> Uplink:
+    def start(self, wait: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> Uplink:
         self._thread = threading.Thread(
             target=self._network, name=f"uplink-{self.bridge_id}", daemon=True
         )
         self._thread.start()
-        if wait and not self.ready.wait(CONNECT_TIMEOUT_S):
+        if wait and not self.ready.wait(timeout):
             self.close()
             raise UplinkError(
                 f"broker {self.endpoint.host}:{self.endpoint.port} did not accept bridge "
