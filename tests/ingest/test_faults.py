@@ -202,6 +202,38 @@ def test_a_broker_restart_before_the_workers_resubscribe_loses_nothing_without_a
     assert courier.published <= 2 * len(batches) + courier.probes
 
 
+def test_a_batch_sent_twice_into_one_write_is_confirmed_once_with_its_true_counts(
+    services: Services, database: str, ingest_worker: Worker
+) -> None:
+    """A real fault puts both copies of a batch in one database write: the database is down
+    while the worker holds a first batch; the bridge's batches and, after the stall, their
+    re-sent copies queue behind it. When the database returns they are written together,
+    and each batch is confirmed once, with its true counts (stored 3, not 6)."""
+    assert services.postgres is not None, "this test stops the private database"
+    first = batch("home-fault-twice", "SN-TWICE-FIRST", readings(3, first_sequence=900))
+    batches, expected = _syncs("home-fault-twice", "SN-TWICE", meters=40, per_meter=3, size=3)
+    with CourierBridge.connect(services, "home-fault-twice", stall_after=1.0) as bridge:
+        services.postgres.stop()
+        try:
+            bridge.put(first)  # the worker takes it into a write that cannot commit
+            wait_for(lambda: ingest_worker.metrics.db_retries._value.get() > 0)
+            bridge.put(*batches)  # these wait in the worker's inbox...
+            # ...and so do their copies, re-sent once confirmations stalled.
+            wait_for(lambda: bridge.courier.resent >= len(batches) + 1)
+        finally:
+            services.postgres.restart()
+        bridge.delivered()
+        acks = [a for a in bridge.acks if a.batch_id != first.batch_id]
+        _acks_add_up(bridge, database, "SN-TWICE")
+    by_batch: dict[object, list[tuple[int, int]]] = {}
+    for ack in acks:
+        by_batch.setdefault(ack.batch_id, []).append((ack.stored, ack.duplicates))
+    assert len(by_batch) == len(batches)
+    # Written together: one confirmation each, three readings stored, none counted twice.
+    assert all(found == [(3, 0)] for found in by_batch.values()), by_batch
+    assert stored_identities(database, "SN-TWICE-0") == expected
+
+
 def test_database_restart_mid_flow(
     services: Services, database: str, ingest_worker: Worker
 ) -> None:
