@@ -233,7 +233,9 @@ class Courier:
                 batch.accepted, batch.due = False, True
 
     def _find_lost(self, now: float) -> None:
+        """Mark for re-sending what a stall (or the cap) says may be lost."""
         stalled = now - self._last_progress >= self.stall_after
+        marked = 0
         for batch in self.in_flight.values():
             if batch.due or not batch.accepted:
                 continue
@@ -243,7 +245,9 @@ class Courier:
             ):
                 batch.due = True
                 batch.stall_resends += 1
-        if stalled and any(b.due for b in self.in_flight.values()):
+                marked += 1
+        if marked:
+            log.info("no confirmation for %.1f s: re-sending %d batches", self.stall_after, marked)
             self._last_progress = now  # the next stall is counted from this re-send
 
     def _probe(self, now: float, due: list[uuid.UUID]) -> list[uuid.UUID]:
