@@ -20,8 +20,8 @@ from firmware_sim.clock import MeterClock
 from firmware_sim.meter import SimulatedMeter
 from firmware_sim.profiles import MeterProfile
 
-# Virtual meters advertise every 100 ms: a short scan hears them all.
-VIRTUAL_SCAN_S = 0.5
+# Virtual meters advertise every 100 ms: a quarter second hears each one twice.
+VIRTUAL_SCAN_S = 0.25
 # The person reads the passkey off the meter's screen within this long.
 PASSKEY_WAIT_S = 30.0
 
