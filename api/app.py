@@ -18,6 +18,7 @@ from api import (
     exports,
     fhir,
     headers,
+    held_records,
     imports,
     nightscout,
     pages,
@@ -55,8 +56,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     problems.install(app)
     audit.install(app)
     headers.install(app)
-    routers = (auth, users, patients, displays, care_team, readings, exports, imports, audit)
-    for module in (*routers, nightscout):
+    routers = (auth, users, patients, displays, care_team, readings, held_records, exports)
+    for module in (*routers, imports, audit, nightscout):
         app.include_router(module.router)
     # Every route of these routers is patient-scoped: the access check (grant with this
     # scope, audit row) runs before the route's own dependencies.

@@ -53,6 +53,9 @@ CSV_COLUMNS = (
     "meal",
     "carbohydrate_g",
     "range_flag",
+    # What the meter showed instead of a number for a result beyond its range ("HI" / "LO");
+    # `value` is then the meter's limit.
+    "shown_as",
 )
 
 Start = Annotated[datetime | None, Query(description="from this instant (inclusive)")]
@@ -122,7 +125,9 @@ async def _readings(
                     "schema": {"type": "string"},
                     "example": ",".join(CSV_COLUMNS)
                     + "\n2026-11-01T07:30:00+00:00,112.0,mg/dL,112.0,mg/dL,SN-1,meter,1,"
-                    "2026-11-01T07:30:00,capillary_plasma,finger,before_meal,,\n",
+                    "2026-11-01T07:30:00,capillary_plasma,finger,before_meal,,,\n"
+                    "2026-11-01T12:10:00+00:00,600.0,mg/dL,600.0,mg/dL,SN-1,meter,2,"
+                    "2026-11-01T12:10:00,capillary_plasma,finger,,,above_range,HI\n",
                 }
             },
             "description": "one row per reading",
@@ -158,6 +163,7 @@ async def export_csv(
                 r.meal or "",
                 "" if r.carbohydrate_g is None else r.carbohydrate_g,
                 r.range_flag.value if r.range_flag is not None else "",
+                r.range_flag.shown_as if r.range_flag is not None else "",
             )
         )
     return Response(

@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from psycopg.rows import class_row
@@ -39,6 +39,9 @@ class ReadingOut(BaseModel):
     time_offset_minutes: int | None
     control: bool = Field(description="a control-solution test: shown, never counted")
     range_flag: RangeFlag | None = Field(description="HI / LO: the value is the meter's limit")
+    shown_as: Literal["HI", "LO"] | None = Field(
+        default=None, description="what the meter showed instead of a number"
+    )
     conflict: bool = Field(description="another value was sent for the same instant")
     sample_type: str | None
     sample_location: str | None
@@ -157,6 +160,7 @@ async def list_readings(
             time_offset_minutes=r.time_offset_minutes,
             control=r.control,
             range_flag=r.range_flag,
+            shown_as=r.range_flag.shown_as if r.range_flag is not None else None,
             conflict=r.conflict,
             sample_type=r.sample_type,
             sample_location=r.sample_location,

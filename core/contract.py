@@ -241,6 +241,10 @@ class HeldRecord(_Strict):
     # ...and, for a record whose time is unknown, the instant its neighbours' sequence
     # numbers put it at: shown as an estimate for the patient to confirm or correct.
     estimated_at: datetime | None = None
+    # For a record whose only fault is its time: the reading it is but for the instant (a
+    # WireReading's fields without measured_at and meter_time), completed with the time the
+    # patient confirms or gives.
+    reading: dict[str, object] | None = None
 
     @model_validator(mode="after")
     def _zones(self) -> HeldRecord:

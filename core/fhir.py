@@ -141,6 +141,10 @@ _SPECIMEN = {
     "interstitial_fluid": "interstitial fluid",
 }
 _MEAL = {"before_meal": "before meal", "after_meal": "after meal", "fasting": "fasting"}
+_RANGE_NOTE = {
+    RangeFlag.ABOVE_RANGE: "HI: above the meter's measuring range; the value is its upper limit",
+    RangeFlag.BELOW_RANGE: "LO: below the meter's measuring range; the value is its lower limit",
+}
 
 
 def omh_data_point(reading: ExportReading, unit: Unit, created_at: datetime) -> dict[str, Any]:
@@ -155,6 +159,10 @@ def omh_data_point(reading: ExportReading, unit: Unit, created_at: datetime) -> 
         body["temporal_relationship_to_meal"] = _MEAL[reading.meal]
     elif reading.meal == "bedtime":
         body["temporal_relationship_to_sleep"] = "before sleeping"
+    if reading.range_flag is not None:
+        # blood-glucose has no out-of-range field: the value is the meter's limit, and the
+        # schema's free-text `user_notes` says what the meter showed.
+        body["user_notes"] = _RANGE_NOTE[reading.range_flag]
     return {
         "header": {
             "uuid": str(uuid.uuid5(_NAMESPACE, f"omh:{reading.identity}")),

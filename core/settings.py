@@ -24,22 +24,34 @@ DEV_JWT_SECRET = f"{DEV_PASSWORD}-token-signing-secret"
 MIN_JWT_SECRET_BYTES = 32
 
 
+# MQTT's registered ports: 1883 in the clear, 8883 over TLS (IANA service names).
+MQTT_PORT = 1883
+MQTTS_PORT = 8883
+
+
 class MqttEndpoint(BaseModel):
     host: str
     port: int
     username: str | None
     password: str | None
+    tls: bool = False
 
     @classmethod
-    def parse(cls, url: str) -> MqttEndpoint:
+    def parse(cls, url: str, *, tls_allowed: bool = False) -> MqttEndpoint:
+        """`mqtt://user:password@host:port`; with `tls_allowed` (a process that sets up TLS),
+        `mqtts://` too."""
         parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "tcp"):
-            raise ValueError(f"MQTT URL must start with mqtt://, got {url.split(':', 1)[0]!r}")
+        schemes = ("mqtt", "tcp", "mqtts") if tls_allowed else ("mqtt", "tcp")
+        if parts.scheme not in schemes:
+            wanted = "mqtt:// or mqtts://" if tls_allowed else "mqtt://"
+            raise ValueError(f"MQTT URL must start with {wanted}, got {url.split(':', 1)[0]!r}")
+        tls = parts.scheme == "mqtts"
         return cls(
             host=parts.hostname or "127.0.0.1",
-            port=parts.port or 1883,
+            port=parts.port or (MQTTS_PORT if tls else MQTT_PORT),
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            tls=tls,
         )
 
 
@@ -147,7 +159,10 @@ class BridgeSettings(_Base):
 
     # This bridge's MQTT user name and topic level (provisioned by the operator).
     bridge_id: str = "home-1"
+    # mqtt:// in the clear, mqtts:// over TLS (the broker's certificate checked against
+    # `mqtt_ca_file`, or the system's trusted CAs when it is not set).
     mqtt_url: str = f"mqtt://home-1:{DEV_PASSWORD}@127.0.0.1:1883"
+    mqtt_ca_file: str | None = None
     # The home's time zone: meter wall clocks are read in it.
     timezone: str = "UTC"
     # The outbox, checkpoints and bonded meters (SQLite), and the virtual radio's bonds.
@@ -159,15 +174,22 @@ class BridgeSettings(_Base):
     scan_s: float = Field(default=5.0, gt=0)
     # Pause between two rounds of scanning and syncing.
     sync_interval_s: float = Field(default=60.0, gt=0)
-    # No confirmation from ingest for this long while batches are in flight: re-send them.
+    # No confirmation from ingest for this long while batches are in flight: those may be
+    # lost, and are re-sent (each at most once until confirmations come again).
     stall_after_s: float = Field(default=3.0, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> BridgeSettings:
+        from pathlib import Path
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         self._refuse_placeholders(self.mqtt_url)
-        MqttEndpoint.parse(self.mqtt_url)
+        endpoint = MqttEndpoint.parse(self.mqtt_url, tls_allowed=True)
+        if self.mqtt_ca_file is not None:
+            if not endpoint.tls:
+                raise ValueError("mqtt_ca_file is for an mqtts:// broker URL")
+            if not Path(self.mqtt_ca_file).is_file():
+                raise ValueError(f"mqtt_ca_file {self.mqtt_ca_file!r}: no such file")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -10,6 +10,7 @@ decided once, here (`is_control`), and stored as a boolean every query uses.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 
 class SourceKind(StrEnum):
@@ -110,6 +111,11 @@ class RangeFlag(StrEnum):
 
     ABOVE_RANGE = "above_range"
     BELOW_RANGE = "below_range"
+
+    @property
+    def shown_as(self) -> Literal["HI", "LO"]:
+        """What the meter showed instead of a number; every page and export shows the same."""
+        return "HI" if self is RangeFlag.ABOVE_RANGE else "LO"
 
 
 class HeldReason(StrEnum):

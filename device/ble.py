@@ -2,7 +2,8 @@
 
 On a Raspberry Pi the defaults apply (bleak picks BlueZ over D-Bus). Tests and the demo
 pass the virtual link's backend classes (firmware_sim.bleak_backend) with their keyword
-arguments; the bridge code above is the same either way.
+arguments; the bridge code above is the same either way. The GATT UUIDs the bridge looks
+up are the codec's (device.gls.uuids).
 """
 
 from __future__ import annotations
@@ -15,26 +16,6 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import BaseBleakScanner
-
-# The Bluetooth SIG base UUID, for the 16-bit assigned numbers below.
-_BASE = "0000{:04x}-0000-1000-8000-00805f9b34fb"
-
-
-def sig_uuid(number: int) -> str:
-    return _BASE.format(number)
-
-
-GLUCOSE_SERVICE = sig_uuid(0x1808)
-MEASUREMENT = sig_uuid(0x2A18)
-CONTEXT = sig_uuid(0x2A34)
-FEATURE = sig_uuid(0x2A51)
-RACP = sig_uuid(0x2A52)
-DEVICE_INFORMATION_SERVICE = sig_uuid(0x180A)
-MANUFACTURER_NAME = sig_uuid(0x2A29)
-MODEL_NUMBER = sig_uuid(0x2A24)
-SERIAL_NUMBER = sig_uuid(0x2A25)
-CURRENT_TIME_SERVICE = sig_uuid(0x1805)
-CURRENT_TIME = sig_uuid(0x2A2B)
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,17 @@ from zoneinfo import ZoneInfo
 from bleak.backends.device import BLEDevice
 
 from core.backoff import backoff_delay
-from core.contract import MeterInfo, ReadingsBatch, WireReading
+from core.contract import HeldRecord, MeterInfo, ReadingsBatch, WireReading
 from device import ble
 from device.clock import ClockCorrection
 from device.courier import Courier
-from device.readings import ReadingError, to_wire
-from device.session import MeterRecord, SessionError, open_session
+from device.gls import uuids as gatt
+from device.meter_ranges import measuring_range
+from device.readings import convert, held_context
+from device.records import MeterRecord
+from device.session import SessionError, open_session
 from device.store import BridgeStore
-from device.sync import Checkpoint, fetch_new
+from device.sync import Sync, checkpoint_after
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,9 @@ class SyncReport:
     serial: str | None = None
     records: int = 0
     readings: int = 0
+    # Records kept as held records (no reading could be made of them), with the reason.
+    held: list[str] = field(default_factory=list)
+    # RACP values out of place (a request where a response belongs), for the log.
     rejected: list[str] = field(default_factory=list)
     batches: int = 0
     attempts: int = 0
@@ -87,7 +93,7 @@ class Bridge:
     async def scan(self) -> list[BLEDevice]:
         """Bonded meters advertising the Glucose Service now."""
         bonded = self.store.bonded()
-        async with self.stack.scanner([ble.GLUCOSE_SERVICE]) as scanner:
+        async with self.stack.scanner([gatt.uuid128(gatt.GLUCOSE_SERVICE)]) as scanner:
             await asyncio.sleep(self.config.scan_s)
         return [d for d in scanner.discovered_devices if d.address in bonded]
 
@@ -113,8 +119,10 @@ class Bridge:
 
     async def _attempt(self, device: BLEDevice, report: SyncReport) -> None:
         records: list[MeterRecord] = []
+        stray: list[bytes] = []
         meter: MeterInfo | None = None
         correction = ClockCorrection(self.config.zone)
+        sync: Sync | None = None
         try:
             async with open_session(self.stack, device) as session:
                 meter = await session.identity(device.address)
@@ -130,39 +138,53 @@ class Bridge:
                 if checkpoint is not None and checkpoint.serial != meter.serial:
                     log.warning("%s is another meter now (%s)", device.address, meter.serial)
                     checkpoint = None
-                await fetch_new(session, checkpoint, records)
+                sync = Sync(session, checkpoint)
+                try:
+                    await sync.fetch_new(records)
+                finally:
+                    stray = session.stray_contexts
+                    report.rejected += [f"{data.hex()}: {why}" for data, why in session.rejected]
         finally:
             # What arrived before a failure is kept: committed with its checkpoint.
-            if records and meter is not None:
-                self._commit(device.address, meter, records, correction, report)
+            if meter is not None and sync is not None:
+                unsupported = frozenset(sync.unsupported)
+                if records or stray:
+                    self._commit(device.address, meter, records, stray, correction, report, sync)
+                if checkpoint is not None and unsupported != checkpoint.unsupported:
+                    self.store.remember_unsupported(device.address, unsupported)
 
     def _commit(
         self,
         address: str,
         meter: MeterInfo,
         records: list[MeterRecord],
+        stray: list[bytes],
         correction: ClockCorrection,
         report: SyncReport,
+        sync: Sync,
     ) -> None:
-        readings: list[WireReading] = []
-        for record in records:
-            try:
-                readings.append(to_wire(record, correction))
-            except (ReadingError, ValueError) as exc:
-                log.warning("meter %s: %s", meter.serial, exc)
-                report.rejected.append(str(exc))
+        converted = convert(records, correction, measuring_range(meter))
+        held = converted.held + [held_context(raw) for raw in stray]
+        for record in held:
+            log.warning(
+                "meter %s record %s held: %s", meter.serial, record.sequence_number, record.detail
+            )
+        items: list[WireReading | HeldRecord] = [*converted.readings, *held]
         size = self.config.max_batch_readings
         batches = [
             ReadingsBatch(
-                bridge_id=self.config.bridge_id, meter=meter, readings=readings[i : i + size]
+                bridge_id=self.config.bridge_id,
+                meter=meter,
+                readings=[i for i in chunk if isinstance(i, WireReading)],
+                held=[i for i in chunk if isinstance(i, HeldRecord)],
             )
-            for i in range(0, len(readings), size)
+            for chunk in (items[i : i + size] for i in range(0, len(items), size))
         ]
-        report.batches += self.store.commit_sync(
-            address, batches, Checkpoint.of(meter.serial, records[-1])
-        )
+        checkpoint = checkpoint_after(meter.serial, records, frozenset(sync.unsupported))
+        report.batches += self.store.commit_sync(address, batches, checkpoint)
         report.records += len(records)
-        report.readings += len(readings)
+        report.readings += len(converted.readings)
+        report.held += [f"{h.sequence_number}: {h.reason}" for h in held]
         if self.after_commit is not None:
             self.after_commit()
         if self.courier is not None:

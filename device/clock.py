@@ -2,7 +2,8 @@
 
 A record's user-facing time (base time + time offset) is the meter's local wall clock
 with no zone. The bridge knows the home's zone, and where the meter exposes its clock
-(Current Time Service) it reads it and records the skew: meter clock minus true local time
+(Current Time Service, or a Date Time characteristic in the Glucose Service as on Roche
+meters) it reads it and records the skew: meter clock minus true local time
 at the moment of reading. A record's instant is its user-facing time minus the skew, in
 the home's zone. Without a readable clock the skew is unknown and taken as zero.
 """
@@ -21,6 +22,15 @@ CURRENT_TIME_SIZE = 10
 
 class ClockError(ValueError):
     """The meter's Current Time value could not be read as a time."""
+
+
+def parse_date_time(value: bytes) -> datetime:
+    """The naive wall-clock time of a Date Time value (0x2A08), as Roche meters expose their
+    clock inside the Glucose Service."""
+    try:
+        return DateTime.from_bytes(value).to_datetime()
+    except GlsError as exc:
+        raise ClockError(f"Date Time: {exc}") from exc
 
 
 def parse_current_time(value: bytes) -> datetime:

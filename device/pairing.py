@@ -1,8 +1,9 @@
 """Pairing a meter: find one advertising the Glucose Service that is not bonded yet, bond
 with it (the meter shows a passkey, the person types it), remember it as this bridge's.
 
-With BlueZ the passkey prompt comes from the system's pairing agent (`bluetoothctl`);
-backends that take a `passkey_entry=` argument (the virtual link's) ask through it.
+With BlueZ the passkey prompt comes from the pairing agent registered on D-Bus (the
+bridge's own, device.pairing_agent, while `glucobridge bridge pair` runs); backends that take
+a `passkey_entry=` argument (the virtual link's) ask through it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
 from device import ble
+from device.gls import uuids as gatt
 from device.store import BondedMeter, BridgeStore
 
 # Real meters stay in pairing mode for about two minutes; the person types in the meantime.
@@ -29,7 +31,7 @@ class PairingError(Exception):
 
 async def find_unbonded(stack: ble.BleStack, store: BridgeStore, scan_s: float) -> list[BLEDevice]:
     bonded = store.bonded()
-    async with stack.scanner([ble.GLUCOSE_SERVICE]) as scanner:
+    async with stack.scanner([gatt.uuid128(gatt.GLUCOSE_SERVICE)]) as scanner:
         await asyncio.sleep(scan_s)
     return [d for d in scanner.discovered_devices if d.address not in bonded]
 
@@ -45,8 +47,8 @@ async def pair_meter(
         await client.connect()
         await asyncio.wait_for(client.pair(passkey_entry=passkey_entry), PAIRING_TIMEOUT_S)
         serial = None
-        if client.services.get_characteristic(ble.SERIAL_NUMBER) is not None:
-            raw = await client.read_gatt_char(ble.SERIAL_NUMBER)
+        if client.services.get_characteristic(gatt.uuid128(gatt.SERIAL_NUMBER)) is not None:
+            raw = await client.read_gatt_char(gatt.uuid128(gatt.SERIAL_NUMBER))
             serial = bytes(raw).decode("utf-8", "replace").strip("\x00 ") or None
     except (BleakError, TimeoutError) as exc:
         raise PairingError(device.address, str(exc) or type(exc).__name__) from exc

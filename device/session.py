@@ -2,7 +2,9 @@
 
 BLE callbacks only hand bytes on (into a queue); this module's loop parses them. A
 measurement whose flags announce a context record is held until that context arrives (or
-the next measurement, or the end of the procedure, shows it never will).
+the next measurement, or the end of the procedure, shows it never will). A measurement that
+does not decode is still a record (device.records): it is kept with its raw bytes, never
+dropped, so the checkpoint may pass it.
 """
 
 from __future__ import annotations
@@ -22,16 +24,11 @@ from bleak.exc import BleakError, BleakGATTProtocolError
 
 from core.contract import MeterInfo
 from device import ble
-from device.clock import ClockError, parse_current_time
-from device.gls import (
-    GlsError,
-    GlucoseMeasurement,
-    GlucoseMeasurementContext,
-    RacpNumberOfRecords,
-    RacpRequest,
-    RacpResponse,
-    decode_racp,
-)
+from device.clock import ClockError, parse_current_time, parse_date_time
+from device.gls import GlsError, RacpNumberOfRecords, RacpRequest, RacpResponse, decode_racp
+from device.gls import uuids as gatt
+from device.gls.measurement import sequence_number_of
+from device.records import MeterRecord
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +62,6 @@ class RacpRefused(SessionError):
 
 
 @dataclass(frozen=True)
-class MeterRecord:
-    measurement: GlucoseMeasurement
-    context: GlucoseMeasurementContext | None = None
-
-    @property
-    def sequence_number(self) -> int:
-        return self.measurement.sequence_number
-
-    @property
-    def stamp(self) -> str:
-        """The raw time fields, to tell this record from another with the same number."""
-        m = self.measurement
-        return f"{m.base_time} {m.time_offset_minutes}"
-
-
-@dataclass(frozen=True)
 class ClockReading:
     meter_time: datetime  # naive, the meter's wall clock
     received_at: datetime  # aware, the bridge's clock
@@ -90,7 +71,9 @@ class GlsSession:
     def __init__(self, client: BleakClient, events: asyncio.Queue[tuple[EventKind, bytes]]) -> None:
         self.client = client
         self._events = events
-        self.rejected: list[tuple[bytes, str]] = []  # malformed notifications, kept for the log
+        self.rejected: list[tuple[bytes, str]] = []  # RACP values out of place, for the log
+        # Context records whose measurement never came: kept, published as held records.
+        self.stray_contexts: list[bytes] = []
         self.has_context = False
 
     def _push(self, kind: EventKind) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
@@ -100,11 +83,12 @@ class GlsSession:
         return handler
 
     async def _subscribe(self) -> None:
-        self.has_context = self.client.services.get_characteristic(ble.CONTEXT) is not None
-        await self.client.start_notify(ble.MEASUREMENT, self._push("measurement"))
+        context = gatt.uuid128(gatt.CONTEXT)
+        self.has_context = self.client.services.get_characteristic(context) is not None
+        await self.client.start_notify(gatt.uuid128(gatt.MEASUREMENT), self._push("measurement"))
         if self.has_context:
-            await self.client.start_notify(ble.CONTEXT, self._push("context"))
-        await self.client.start_notify(ble.RACP, self._push("racp"))
+            await self.client.start_notify(context, self._push("context"))
+        await self.client.start_notify(gatt.uuid128(gatt.RACP), self._push("racp"))
 
     async def identity(self, address: str) -> MeterInfo:
         async def text(uuid: str) -> str | None:
@@ -113,21 +97,34 @@ class GlsSession:
             raw = await self.client.read_gatt_char(uuid)
             return bytes(raw).decode("utf-8", "replace").strip("\x00 ") or None
 
-        serial = await text(ble.SERIAL_NUMBER) or address  # no DIS: the address names it
+        serial = await text(gatt.uuid128(gatt.SERIAL_NUMBER)) or address  # no DIS: the address
         return MeterInfo(
             serial=serial,
-            manufacturer=await text(ble.MANUFACTURER_NAME),
-            model=await text(ble.MODEL_NUMBER),
+            manufacturer=await text(gatt.uuid128(gatt.MANUFACTURER_NAME)),
+            model=await text(gatt.uuid128(gatt.MODEL_NUMBER)),
         )
 
     async def read_clock(self) -> ClockReading | None:
-        """The meter's clock through the Current Time Service, if it exposes one."""
-        if self.client.services.get_characteristic(ble.CURRENT_TIME) is None:
+        """The meter's clock, if it exposes one: the Current Time Service, or (as Roche meters
+        do) a Date Time characteristic inside the Glucose Service."""
+        services = self.client.services
+        current_time = services.get_characteristic(gatt.uuid128(gatt.CURRENT_TIME))
+        glucose = services.get_service(gatt.uuid128(gatt.GLUCOSE_SERVICE))
+        date_time = (
+            glucose.get_characteristic(gatt.uuid128(gatt.DATE_TIME))
+            if glucose is not None
+            else None
+        )
+        if current_time is not None:
+            char, parse = current_time, parse_current_time
+        elif date_time is not None:
+            char, parse = date_time, parse_date_time
+        else:
             return None
-        raw = bytes(await self.client.read_gatt_char(ble.CURRENT_TIME))
+        raw = bytes(await self.client.read_gatt_char(char))
         received_at = datetime.now(UTC)
         try:
-            return ClockReading(parse_current_time(raw), received_at)
+            return ClockReading(parse(raw), received_at)
         except ClockError as exc:
             log.warning("meter clock unreadable: %s (%s)", exc, raw.hex())
             return None
@@ -140,49 +137,54 @@ class GlsSession:
         Raises LinkLost (what arrived stays in `sink`), MeterStalled or RacpRefused.
         """
         try:
-            await self.client.write_gatt_char(ble.RACP, bytes(request), response=True)
+            await self.client.write_gatt_char(
+                gatt.uuid128(gatt.RACP), bytes(request), response=True
+            )
         except BleakGATTProtocolError as exc:
             raise RacpRefused(int(exc.code)) from exc
         except BleakError as exc:
             if not self.client.is_connected:
                 raise LinkLost(str(exc)) from exc
             raise
-        pending: GlucoseMeasurement | None = None
+        pending: MeterRecord | None = None
         while True:
             try:
                 kind, data = await asyncio.wait_for(self._events.get(), RACP_IDLE_TIMEOUT_S)
             except TimeoutError as exc:
                 raise MeterStalled(f"no answer to {bytes(request).hex()}") from exc
             if kind == "disconnected":
-                if pending is not None and not pending.context_follows:
-                    sink.append(MeterRecord(pending))
+                # A record still waiting for its context is not kept: the checkpoint stays
+                # before it and the next sync asks for it again, context and all.
                 raise LinkLost("the meter dropped the link")
-            try:
-                if kind == "measurement":
-                    if pending is not None:
-                        sink.append(MeterRecord(pending))  # its context never came
-                    pending = GlucoseMeasurement.from_bytes(data)
-                    if not pending.context_follows:
-                        sink.append(MeterRecord(pending))
-                        pending = None
-                elif kind == "context":
-                    context = GlucoseMeasurementContext.from_bytes(data)
-                    if pending is not None and context.sequence_number == pending.sequence_number:
-                        sink.append(MeterRecord(pending, context))
-                        pending = None
-                    else:
-                        self.rejected.append((data, "context without its measurement"))
+            if kind == "measurement":
+                if pending is not None:
+                    sink.append(pending)  # its context never came
+                pending = MeterRecord.decode(data)
+                if pending.problem is not None:
+                    log.warning("unreadable record %s: %s", data.hex(), pending.problem)
+                if not pending.context_follows:
+                    sink.append(pending)
+                    pending = None
+            elif kind == "context":
+                if pending is not None and sequence_number_of(data) == pending.sequence_number:
+                    sink.append(pending.with_context(data))
+                    pending = None
                 else:
+                    log.warning("context without its measurement: %s", data.hex())
+                    self.stray_contexts.append(data)
+            else:
+                try:
                     value = decode_racp(data)
-                    if isinstance(value, RacpRequest):
-                        self.rejected.append((data, "a request where a response belongs"))
-                        continue
-                    if pending is not None:
-                        sink.append(MeterRecord(pending))
-                    return value
-            except GlsError as exc:
-                log.warning("malformed %s notification %s: %s", kind, data.hex(), exc)
-                self.rejected.append((data, f"{kind}: {exc}"))
+                except GlsError as exc:
+                    log.warning("malformed RACP indication %s: %s", data.hex(), exc)
+                    self.rejected.append((data, f"racp: {exc}"))
+                    continue
+                if isinstance(value, RacpRequest):
+                    self.rejected.append((data, "a request where a response belongs"))
+                    continue
+                if pending is not None:
+                    sink.append(pending)
+                return value
 
 
 @asynccontextmanager

@@ -1,10 +1,12 @@
 """The bridge's MQTT link: publish reading batches as this bridge, collect ingest's
-confirmations, keep a retained status with a last will. The durable outbox (which batches
-are still unconfirmed) sits on top of it (device.courier).
+confirmations, keep a retained status with a last will. The durable outbox and the decision
+of what to (re-)send sit on top of it (device.courier, the one delivery mechanism).
 
 The network runs on one thread of ours, in one visible loop: connect, serve the socket
-until the connection drops, wait a backoff delay (core.backoff), connect again. Confirmed
-batch ids are handed to listeners from that thread; they must hand them on, not block.
+until the connection drops, wait a backoff delay (core.backoff), connect again. The delay
+stays under a second, so the bridge is back within a second of the broker's return.
+Confirmations and PUBACK reason codes are handed to listeners from that thread; they must
+hand them on, not block. `mqtts://` connects over TLS, trusting the CA file given.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import random
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 
 import paho.mqtt.client as mqtt
@@ -41,15 +45,17 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 30
 # How long to wait for the broker to accept the connection and the acks subscription.
 CONNECT_TIMEOUT_S = 10.0
-# A batch not confirmed this long after publishing is sent again (by `deliver`): ingest
-# confirms within milliseconds when it is healthy, so this only fires when something was lost.
-RESEND_AFTER_S = 5.0
 # One pass of the network loop waits at most this long on the socket, so stopping is prompt.
 LOOP_TIMEOUT_S = 0.1
-# Reconnect delays: first retries quick (a broker restart takes about a second), at most
-# half a minute apart so a long outage is not hammered.
-RECONNECT_BASE_S = 0.2
-RECONNECT_CAP_S = 30.0
+# Reconnect delays (with full jitter): first retries quick, never more than a second apart,
+# so the bridge is back within a second of the broker's return. A refused connection costs
+# the broker next to nothing; the jitter keeps a city of bridges from arriving in step.
+RECONNECT_BASE_S = 0.1
+RECONNECT_CAP_S = 1.0
+# Confirmations kept for `wait_confirmed`, newest last: enough for any one wait (a sync is a
+# few batches, a test's burst a few thousand), bounded so a bridge running for months does
+# not grow without limit.
+MAX_KEPT_ACKS = 10_000
 # paho's window of QoS 1 publishes awaiting PUBACK, and its queue behind it. Both far
 # below the 65,535 message ids MQTT has; the courier keeps fewer batches than this unconfirmed.
 MAX_INFLIGHT_PUBLISHES = 100
@@ -76,12 +82,21 @@ def status_payload(bridge_id: str, state: str) -> bytes:
 class Uplink:
     """One MQTT connection as `bridge_id`, reconnecting by itself until closed."""
 
-    def __init__(self, mqtt_url: str, bridge_id: str, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        mqtt_url: str,
+        bridge_id: str,
+        client_id: str | None = None,
+        *,
+        ca_file: Path | None = None,
+    ) -> None:
         self.bridge_id = bridge_id
-        self.endpoint = MqttEndpoint.parse(mqtt_url)
-        self.acks: dict[uuid.UUID, BatchAck] = {}
+        self.endpoint = MqttEndpoint.parse(mqtt_url, tls_allowed=True)
+        self.acks: OrderedDict[uuid.UUID, BatchAck] = OrderedDict()
         self.on_ack: Callable[[BatchAck], None] | None = None
         self.on_ready: Callable[[], None] | None = None
+        # (message id, PUBACK reason code) of each QoS 1 publish the broker answered.
+        self.on_published: Callable[[int, int], None] | None = None
         self.ready = threading.Event()  # connected and subscribed to the acks topic
         self.connections = 0  # how many times the broker accepted us
         self._changed = threading.Condition()
@@ -98,9 +113,16 @@ class Uplink:
         self.client.will_set(
             status_topic(bridge_id), status_payload(bridge_id, "offline"), qos=1, retain=True
         )
+        if self.endpoint.tls:
+            # The broker's certificate must chain to the CA given (or the system's) and name
+            # the host: paho's defaults (CERT_REQUIRED, hostname checked).
+            self.client.tls_set(ca_certs=str(ca_file) if ca_file is not None else None)
+        elif ca_file is not None:
+            raise UplinkError("a CA file is for mqtts:// URLs; this one is not TLS")
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
 
     # -- paho callbacks (network thread) -----------------------------------------------
 
@@ -136,10 +158,19 @@ class Uplink:
         with self._changed:
             for ack in confirmations.batches:
                 self.acks[ack.batch_id] = ack
+                self.acks.move_to_end(ack.batch_id)
+            while len(self.acks) > MAX_KEPT_ACKS:
+                self.acks.popitem(last=False)
             self._changed.notify_all()
         if self.on_ack is not None:
             for ack in confirmations.batches:
                 self.on_ack(ack)
+
+    def _on_publish(
+        self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object
+    ) -> None:
+        if self.on_published is not None:
+            self.on_published(mid, int(reason.value))
 
     # -- the network loop --------------------------------------------------------------
 
@@ -148,7 +179,7 @@ class Uplink:
         while not self._stopping.is_set():
             try:
                 self.client.connect(self.endpoint.host, self.endpoint.port, KEEPALIVE_S)
-            except OSError as exc:
+            except OSError as exc:  # refused, unreachable, or a certificate not trusted
                 log.info("broker %s:%s: %s", self.endpoint.host, self.endpoint.port, exc)
             else:
                 while not self._stopping.is_set():
@@ -165,12 +196,12 @@ class Uplink:
             attempt += 1
             self._stopping.wait(delay)
 
-    def start(self, wait: bool = True) -> Uplink:
+    def start(self, wait: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> Uplink:
         self._thread = threading.Thread(
             target=self._network, name=f"uplink-{self.bridge_id}", daemon=True
         )
         self._thread.start()
-        if wait and not self.ready.wait(CONNECT_TIMEOUT_S):
+        if wait and not self.ready.wait(timeout):
             self.close()
             raise UplinkError(
                 f"broker {self.endpoint.host}:{self.endpoint.port} did not accept bridge "
@@ -212,28 +243,6 @@ class Uplink:
 
     def publish_raw(self, payload: bytes) -> mqtt.MQTTMessageInfo:
         return self.client.publish(readings_topic(self.bridge_id), payload, qos=1)
-
-    def deliver(
-        self, batches: list[ReadingsBatch], timeout: float, resend_after: float = RESEND_AFTER_S
-    ) -> list[BatchAck]:
-        """Publish and re-publish until ingest confirms every batch stored.
-
-        The broker's PUBACK is not enough: with no consumer subscribed yet, or one far
-        behind, a broker acknowledges a publish and drops it. Duplicates are harmless.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            unconfirmed = [b for b in batches if b.batch_id not in self.acks]
-            for batch in unconfirmed:
-                self.publish(batch)
-            left = deadline - time.monotonic()
-            try:
-                return self.wait_confirmed(
-                    [b.batch_id for b in batches], max(0.0, min(resend_after, left))
-                )
-            except UplinkError:
-                if time.monotonic() >= deadline:
-                    raise
 
     def wait_confirmed(self, batch_ids: Iterable[uuid.UUID], timeout: float) -> list[BatchAck]:
         wanted = set(batch_ids)

@@ -2,11 +2,14 @@
 
 The meter stamps the result with its own clock (which may be wrong), encodes the value in
 kg/L with exponent -5 as real meters do (111 mg/dL -> 111e-5), and, when the patient
-tapped a meal marker or entered carbohydrates, insulin or exercise, a context record.
+tapped a meal marker or entered carbohydrates, insulin or exercise, a context record. A
+result outside the meter's measuring range is a HI or LO: an SFLOAT infinity (+INF above,
+-INF below) with the "result too high / too low" sensor status bit, as GLS defines them.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from device.gls import (
@@ -18,7 +21,9 @@ from device.gls import (
     MedicationId,
     MedicationUnit,
     SampleLocation,
+    SensorStatus,
     SFloat,
+    SFloatSpecial,
     kg_per_l_from_mg_dl,
 )
 from firmware_sim.clock import MeterClock
@@ -39,6 +44,10 @@ CARBS_EXPONENT = -3
 LITRES_PER_INSULIN_UNIT = Decimal("0.00001")
 INSULIN_EXPONENT = -6
 EXERCISE_INTENSITY_PCT = 60  # brisk walking
+# The month of a measurement's base time: after flags (1), sequence number (2), year (2).
+MONTH_BYTE = 5
+# What CareSens-like meters were reported to send now and then.
+INVALID_MONTH = 13
 _BREAKFAST_BEFORE_H = 10
 _LUNCH_BEFORE_H = 15
 
@@ -76,6 +85,15 @@ def _context(
     )
 
 
+def _value(mg_dl: int, profile: MeterProfile) -> tuple[SFloat, SensorStatus | None]:
+    low, high = profile.measuring_range_mg_dl
+    if mg_dl > high:
+        return SFloat.special_value(SFloatSpecial.POSITIVE_INFINITY), SensorStatus.RESULT_TOO_HIGH
+    if mg_dl < low:
+        return SFloat.special_value(SFloatSpecial.NEGATIVE_INFINITY), SensorStatus.RESULT_TOO_LOW
+    return kg_per_l_from_mg_dl(mg_dl), None
+
+
 def encode_reading(
     reading: ModelReading, sequence: int, clock: MeterClock, profile: MeterProfile
 ) -> StoredRecord:
@@ -86,13 +104,26 @@ def encode_reading(
     else:
         base, offset = local, None
     context = _context(reading, sequence, local.hour) if profile.context_records else None
+    concentration, status = _value(round(reading.mg_dl), profile)
     measurement = GlucoseMeasurement(
         sequence_number=sequence,
         base_time=DateTime.from_datetime(base.replace(microsecond=0)),
         time_offset_minutes=offset,
-        concentration=kg_per_l_from_mg_dl(round(reading.mg_dl)),
+        concentration=concentration,
         sample_type=profile.sample_type,
         sample_location=SampleLocation.FINGER,
+        sensor_status=status,
         context_follows=context is not None,
     )
-    return StoredRecord(measurement, context)
+    stored = StoredRecord.of(measurement, context)
+    every = profile.invalid_month_every
+    if every is not None and sequence % every == every - 1:
+        stored = with_month(stored, INVALID_MONTH)
+    return stored
+
+
+def with_month(record: StoredRecord, month: int) -> StoredRecord:
+    """The record with its base time's month byte overwritten, as a faulty meter sends it."""
+    raw = bytearray(record.measurement)
+    raw[MONTH_BYTE] = month
+    return replace(record, measurement=bytes(raw))

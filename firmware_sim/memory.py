@@ -4,6 +4,10 @@ Real meters keep 500-1,000 results (Contour Next One 800, Accu-Chek Guide 720) a
 overwrite the oldest when full. The sequence number counts every result the meter ever
 took and wraps after 65,535. RACP filters compare sequence numbers as plain numbers, as
 meters do, so a collector must handle the wrap itself.
+
+A record is kept as the bytes the meter sends (a measurement, and its context if any), so a
+test can store what a faulty meter would (a length that does not fit its flags, a reserved
+bit) as well as what the codec encodes.
 """
 
 from __future__ import annotations
@@ -26,12 +30,19 @@ SEQUENCE_MODULO = 0x10000  # sequence numbers are uint16
 
 @dataclass(frozen=True)
 class StoredRecord:
-    measurement: GlucoseMeasurement
-    context: GlucoseMeasurementContext | None = None
+    sequence_number: int
+    measurement: bytes  # as notified on 0x2A18
+    context: bytes | None = None  # as notified on 0x2A34
 
-    @property
-    def sequence_number(self) -> int:
-        return self.measurement.sequence_number
+    @classmethod
+    def of(
+        cls, measurement: GlucoseMeasurement, context: GlucoseMeasurementContext | None = None
+    ) -> StoredRecord:
+        return cls(
+            measurement.sequence_number,
+            bytes(measurement),
+            bytes(context) if context is not None else None,
+        )
 
 
 class RecordMemory:

@@ -2,10 +2,15 @@
 
 It behaves like a meter on a kitchen table: it advertises the Glucose Service (0x1808),
 requires bonding before anything protected (GLS characteristics and their CCCDs need an
-encrypted link), shows a 6-digit passkey when a collector pairs in pairing mode, refuses a
-RACP request with ATT error 0x81 until the collector enabled the measurement notifications
-and the RACP indication, and with 0x80 while a procedure runs. Records are encoded with the
-bridge's own GLS codec (device.gls), stamped by the meter's own (wrong, drifting) clock.
+encrypted link), shows a 6-digit passkey when a collector pairs in pairing mode and refuses
+"just works" pairing when its profile requires MITM protection, refuses a RACP request with
+ATT error 0x81 until the collector enabled the measurement notifications and the RACP
+indication (the Context subscription is the collector's choice, as in Nordic's
+`ble_gls_are_cccd_configured`), and with 0x80 while a procedure runs. It keeps a bonded
+collector's CCCD values across connections, as the Core specification requires (Vol 3,
+Part G, 3.3.3.3: "the Client Characteristic Configuration descriptor value shall be
+persistent across connections for bonded devices"). Records are encoded with the bridge's
+own GLS codec (device.gls), stamped by the meter's own (wrong, drifting) clock.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.profiles.device_information_service import DeviceInformationService
 
 from device.gls import DateTime, GlucoseFeature
+from device.gls import uuids as gatt
 from firmware_sim.clock import MeterClock
 from firmware_sim.encode import encode_reading
 from firmware_sim.memory import RecordMemory, StoredRecord
@@ -39,13 +45,8 @@ from firmware_sim.racp_server import RacpServer
 
 log = logging.getLogger(__name__)
 
-GLS_UUID = "1808"
-MEASUREMENT_UUID = "2A18"
-CONTEXT_UUID = "2A34"
-FEATURE_UUID = "2A51"
-RACP_UUID = "2A52"
-CTS_UUID = "1805"
-CURRENT_TIME_UUID = "2A2B"
+# A measurement's sequence number ends at this byte (flags u8, then the u16).
+SEQUENCE_END = 3
 # Advertising every 100 ms (the fast interval meters use right after a test).
 ADVERTISING_INTERVAL_MS = 100.0
 PASSKEY_DIGITS = 6
@@ -69,6 +70,11 @@ class _MeterDelegate(PairingDelegate):
 
     async def accept(self) -> bool:
         return self.meter.pairing_mode
+
+    async def confirm(self, auto: bool = False) -> bool:
+        """Asked only for "just works" pairing: a meter that requires MITM protection (it
+        shows a passkey) refuses it, whatever the collector's input capabilities."""
+        return not self.meter.profile.passkey_pairing
 
     async def generate_passkey(self) -> int:
         return (
@@ -110,18 +116,21 @@ class SimulatedMeter:
         self.pairing_mode = False
         self.strip_inserted = False
         self.measurement: Characteristic[bytes] = Characteristic(
-            MEASUREMENT_UUID, _NOTIFY, Characteristic.Permissions(0)
+            gatt.uuid16(gatt.MEASUREMENT), _NOTIFY, Characteristic.Permissions(0)
         )
         self.context: Characteristic[bytes] = Characteristic(
-            CONTEXT_UUID, _NOTIFY, Characteristic.Permissions(0)
+            gatt.uuid16(gatt.CONTEXT), _NOTIFY, Characteristic.Permissions(0)
         )
         self.racp: Characteristic[bytes] = Characteristic(
-            RACP_UUID,
+            gatt.uuid16(gatt.RACP),
             Characteristic.Properties.WRITE | Characteristic.Properties.INDICATE,
             Characteristic.WRITE_REQUIRES_ENCRYPTION,
             CharacteristicValue(write=self._on_racp_write),
         )
         self.racp_server = RacpServer(self)
+        # CCCD values of bonded collectors, by their identity address, kept across links.
+        self.bonded_cccds: dict[str, dict[int, bytes]] = {}
+        device.on(Device.EVENT_CONNECTION, self._on_connection)
         device.keystore = MemoryKeyStore()
         device.pairing_config_factory = lambda _connection: PairingConfig(
             sc=True,
@@ -135,15 +144,29 @@ class SimulatedMeter:
 
     def _cccd(self, characteristic: Characteristic[bytes]) -> Descriptor:
         """A CCCD that only a bonded (encrypted) collector may write, as GLS requires."""
+        characteristic.on(Characteristic.EVENT_SUBSCRIPTION, self._remember_cccds)
         return Descriptor(
             GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
             Descriptor.READABLE | _ENCRYPTED_WRITE,
             self.device.gatt_server.make_descriptor_value(characteristic),
         )
 
+    def _remember_cccds(self, connection: Connection, _notify: bool, _indicate: bool) -> None:
+        # Only an encrypted link may write a CCCD here, and only a bonded collector encrypts.
+        cccds = self.device.gatt_server.subscribers.get(connection, {})
+        self.bonded_cccds[str(connection.peer_address)] = dict(cccds)
+
+    def _on_connection(self, connection: Connection) -> None:
+        def restore() -> None:
+            saved = self.bonded_cccds.get(str(connection.peer_address))
+            if connection.is_encrypted and saved:
+                self.device.gatt_server.subscribers.setdefault(connection, {}).update(saved)
+
+        connection.on(Connection.EVENT_CONNECTION_ENCRYPTION_CHANGE, restore)
+
     def _services(self) -> list[Service]:
-        feature = Characteristic(
-            FEATURE_UUID,
+        feature: Characteristic[bytes] = Characteristic(
+            gatt.uuid16(gatt.FEATURE),
             Characteristic.Properties.READ,
             _ENCRYPTED_READ,
             bytes(GlucoseFeature(self.profile.features)),
@@ -151,10 +174,18 @@ class SimulatedMeter:
         chars = [self.measurement, feature, self.racp]
         if self.profile.context_records:
             chars.insert(1, self.context)
+        if self.profile.clock_in_glucose_service:
+            date_time: Characteristic[bytes] = Characteristic(
+                gatt.uuid16(gatt.DATE_TIME),
+                Characteristic.Properties.READ,
+                _ENCRYPTED_READ,
+                CharacteristicValue(read=lambda _c: self.date_time_value()),
+            )
+            chars.append(date_time)
         for char in (self.measurement, self.context, self.racp):
             char.descriptors = [self._cccd(char)]
         services = [
-            Service(GLS_UUID, chars),
+            Service(gatt.uuid16(gatt.GLUCOSE_SERVICE), chars),
             DeviceInformationService(
                 manufacturer_name=self.profile.manufacturer,
                 model_number=self.profile.model,
@@ -163,12 +194,12 @@ class SimulatedMeter:
         ]
         if self.profile.current_time_service:
             current_time: Characteristic[bytes] = Characteristic(
-                CURRENT_TIME_UUID,
+                gatt.uuid16(gatt.CURRENT_TIME),
                 Characteristic.Properties.READ,
                 Characteristic.READABLE,
                 CharacteristicValue(read=lambda _c: self.current_time_value()),
             )
-            services.append(Service(CTS_UUID, [current_time]))
+            services.append(Service(gatt.uuid16(gatt.CURRENT_TIME_SERVICE), [current_time]))
         return services
 
     @property
@@ -182,7 +213,7 @@ class SimulatedMeter:
                     (AdvertisingData.FLAGS, bytes([0x06])),  # LE general discoverable, no BR/EDR
                     (
                         AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                        bytes.fromhex("0818"),
+                        gatt.GLUCOSE_SERVICE.to_bytes(2, "little"),
                     ),
                     (AdvertisingData.COMPLETE_LOCAL_NAME, self.local_name.encode()),
                 ]
@@ -211,26 +242,29 @@ class SimulatedMeter:
         now = self.clock.now_local()
         return bytes(DateTime.from_datetime(now)) + bytes([now.isoweekday(), 0, 0])
 
+    def date_time_value(self) -> bytes:
+        """Date Time (0x2A08): the meter's wall clock, as Roche meters expose it."""
+        return bytes(DateTime.from_datetime(self.clock.now_local().replace(microsecond=0)))
+
     def is_subscribed(self, connection: Connection) -> bool:
-        """True when the collector enabled what the RACP needs (GLS 1.0, 3.2.5.x)."""
+        """True when the collector enabled what the RACP needs: measurement notifications
+        and the RACP indication (the Context subscription is optional)."""
         cccds = self.device.gatt_server.subscribers.get(connection, {})
 
         def bits(char: Characteristic[bytes]) -> int:
             value = cccds.get(char.handle, b"\x00\x00")
             return value[0] if value else 0
 
-        wanted = [(self.measurement, 0x01), (self.racp, 0x02)]
-        if self.profile.context_records:
-            wanted.append((self.context, 0x01))
+        wanted = [(self.measurement, gatt.CCCD_NOTIFY), (self.racp, gatt.CCCD_INDICATE)]
         return all(bits(char) & bit for char, bit in wanted)
 
     def _on_racp_write(self, connection: Connection, value: bytes) -> None:
         self.racp_server.on_write(connection, value)
 
     async def notify(self, connection: Connection, record: StoredRecord) -> None:
-        await self.device.notify_subscriber(connection, self.measurement, bytes(record.measurement))
-        if record.context is not None:
-            await self.device.notify_subscriber(connection, self.context, bytes(record.context))
+        await self.device.notify_subscriber(connection, self.measurement, record.measurement)
+        if record.context is not None and self.profile.context_records:
+            await self.device.notify_subscriber(connection, self.context, record.context)
 
     async def indicate(self, connection: Connection, value: bytes) -> None:
         await self.device.indicate_subscriber(connection, self.racp, value)
@@ -248,6 +282,16 @@ class SimulatedMeter:
     def load(self, readings: Iterable[ModelReading]) -> None:
         for reading in readings:
             self.record(reading)
+
+    def store_raw(self, measurement: bytes, context: bytes | None = None) -> StoredRecord:
+        """Store bytes as a faulty meter would (the sequence number read from them, or the
+        next one when they are too short to carry it); the counter moves on."""
+        number = self.memory.take_sequence_number()
+        if len(measurement) >= SEQUENCE_END:
+            number = int.from_bytes(measurement[1:SEQUENCE_END], "little")
+        stored = StoredRecord(number, measurement, context)
+        self.memory.add(stored)
+        return stored
 
     async def insert_strip(self) -> None:
         """A strip goes in; meters of the Accu-Chek kind drop the BLE link to measure."""

@@ -1,16 +1,31 @@
 """The meter's side of the Record Access Control Point: one procedure at a time.
 
-Every op code of GLS 1.0 is handled: report stored records, report the number of stored
-records, abort, and delete (when the profile supports it; otherwise "op code not
-supported", which is what most meters answer). Filters on sequence numbers work with every
-operator; the user-facing-time filter is answered with "operand not supported", as on
-meters that do not implement it. Fault hooks let tests drop the link mid-transfer.
+What it answers follows the GLS specification (v1.0.1, "Record Access Control Point" and its
+general error handling; response codes in the GATT Specification Supplement, RACP) and
+what qualified servers do (Nordic's nRF5 SDK `ble_gls.c`, `is_request_to_be_executed`):
+
+* a write before the collector enabled measurement notifications and the RACP indication:
+  ATT error 0x81 (Client Characteristic Configuration descriptor improperly configured);
+* any write but an abort while a procedure runs: ATT error 0x80 (procedure already in
+  progress), the procedure going on undisturbed;
+* an abort while a procedure runs ends it, then "success"; an abort with an operator or an
+  operand is answered "invalid operator" / "invalid operand" and the procedure goes on (Nordic's
+  server ends its procedure there too; the specification does not ask it to); an abort with
+  nothing running, "abort unsuccessful";
+* a reserved op code (or a response op code written as a request), or "delete" on a meter
+  without it: "op code not supported"; a reserved operator, or one the profile lacks:
+  "operator not supported"; the null operator where a record operator belongs: "invalid
+  operator"; a missing or ill-sized operand: "invalid operand"; a reserved filter type, or
+  the user-facing-time filter: "operand not supported".
+
+Fault hooks let tests drop the link mid-transfer or pace the records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING
 
 from bumble import att
@@ -48,6 +63,10 @@ class RacpServer:
         # Pause between records. A real meter sends about one record per connection event
         # (7.5-50 ms); the virtual link needs no pause, tests of abort want one.
         self.record_interval_s = 0.0
+        # Every response code sent, with the operator of the request it answered (tests
+        # count what a collector asked that the meter refused).
+        self.answered: list[tuple[int, ResponseCode]] = []
+        self._answers: set[asyncio.Task[None]] = set()
 
     @property
     def busy(self) -> bool:
@@ -60,19 +79,35 @@ class RacpServer:
         if self.busy and not is_abort:
             raise att.ATT_Error(ERROR_PROCEDURE_ALREADY_IN_PROGRESS)
         if is_abort:
-            self.abort_requested = True
-            asyncio.get_running_loop().create_task(self._abort(connection, value))
+            self._answer(self._abort(connection, value))
             return
         self.abort_requested = False
         self.procedure = asyncio.get_running_loop().create_task(self._run(connection, value))
 
-    async def _abort(self, connection: Connection, value: bytes) -> None:
-        if self.procedure is not None:
-            await asyncio.wait([self.procedure])
-        await self._respond(connection, value, ResponseCode.SUCCESS)
+    def _answer(self, coroutine: Coroutine[None, None, None]) -> None:
+        """Run an answer beside the procedure (kept referenced until done)."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
 
-    async def _respond(self, connection: Connection, value: bytes, code: ResponseCode) -> None:
-        op = value[0] if value else 0
+    async def _abort(self, connection: Connection, value: bytes) -> None:
+        try:
+            RacpRequest.from_bytes(value)
+        except RacpRequestError as exc:  # an operator or an operand: refused, nothing stops
+            await self.meter.indicate(connection, bytes(RacpResponse.refusing(exc)))
+            return
+        if not self.busy:
+            await self._respond(connection, OpCode.ABORT_OPERATION, ResponseCode.ABORT_UNSUCCESSFUL)
+            return
+        self.abort_requested = True
+        assert self.procedure is not None
+        await asyncio.wait([self.procedure])
+        await self._respond(connection, OpCode.ABORT_OPERATION, ResponseCode.SUCCESS)
+
+    async def _respond(
+        self, connection: Connection, op: int, code: ResponseCode, operator: int = 0
+    ) -> None:
+        self.answered.append((operator, code))
         await self.meter.indicate(connection, bytes(RacpResponse(op, code)))
 
     async def _run(self, connection: Connection, value: bytes) -> None:
@@ -81,35 +116,34 @@ class RacpServer:
         except RacpRequestError as exc:
             await self.meter.indicate(connection, bytes(RacpResponse.refusing(exc)))
             return
-        except GlsError:
-            await self._respond(connection, value, ResponseCode.INVALID_OPERATOR)
+        except GlsError:  # an empty write: no op code to name
+            await self._respond(connection, 0, ResponseCode.OP_CODE_NOT_SUPPORTED)
             return
-        await self._serve(connection, request, value)
+        await self._serve(connection, request)
 
-    async def _serve(self, connection: Connection, request: RacpRequest, value: bytes) -> None:
-        if isinstance(request.filter, UserFacingTimeFilter):
-            await self._respond(connection, value, ResponseCode.OPERAND_NOT_SUPPORTED)
+    async def _serve(self, connection: Connection, request: RacpRequest) -> None:
+        op, operator = request.op_code, int(request.operator)
+        profile = self.meter.profile
+        if op is OpCode.DELETE_STORED_RECORDS and not profile.supports_delete:
+            await self._respond(connection, op, ResponseCode.OP_CODE_NOT_SUPPORTED, operator)
             return
-        if request.filter is not None and not request.filter.in_order:
-            await self._respond(connection, value, ResponseCode.INVALID_OPERAND)
+        if request.operator not in profile.operators:
+            await self._respond(connection, op, ResponseCode.OPERATOR_NOT_SUPPORTED, operator)
+            return
+        if isinstance(request.filter, UserFacingTimeFilter):
+            await self._respond(connection, op, ResponseCode.OPERAND_NOT_SUPPORTED, operator)
             return
         records = self.meter.memory.select(request.operator, request.filter)
-        if request.op_code is OpCode.REPORT_NUMBER_OF_STORED_RECORDS:
+        if op is OpCode.REPORT_NUMBER_OF_STORED_RECORDS:
             await self.meter.indicate(connection, bytes(RacpNumberOfRecords(len(records))))
             return
-        if request.op_code is OpCode.DELETE_STORED_RECORDS:
-            if not self.meter.profile.supports_delete:
-                await self._respond(connection, value, ResponseCode.OP_CODE_NOT_SUPPORTED)
-                return
+        if op is OpCode.DELETE_STORED_RECORDS:
             self.meter.memory.delete(records)
-            await self._respond(
-                connection,
-                value,
-                ResponseCode.SUCCESS if records else ResponseCode.NO_RECORDS_FOUND,
-            )
+            code = ResponseCode.SUCCESS if records else ResponseCode.NO_RECORDS_FOUND
+            await self._respond(connection, op, code, operator)
             return
         if not records:
-            await self._respond(connection, value, ResponseCode.NO_RECORDS_FOUND)
+            await self._respond(connection, op, ResponseCode.NO_RECORDS_FOUND, operator)
             return
         for record in records:
             if self.abort_requested:
@@ -125,4 +159,4 @@ class RacpServer:
                 log.warning("meter %s drops the link mid-transfer", self.meter.serial)
                 await connection.disconnect()
                 return
-        await self._respond(connection, value, ResponseCode.SUCCESS)
+        await self._respond(connection, op, ResponseCode.SUCCESS, operator)

@@ -1,4 +1,5 @@
-"""`glucobridge bridge`: the home bridge. `bridge pair` bonds with a meter in pairing mode;
+"""`glucobridge bridge`: the home bridge. `bridge pair` bonds with a meter in pairing mode,
+registering its own BlueZ pairing agent (D-Bus) that asks for the passkey on the terminal;
 `bridge run` scans for bonded meters, syncs them and delivers their readings.
 
 GLUCOBRIDGE_BLE_BACKEND=bleak (the default) uses bleak's platform backend: BlueZ on a
@@ -57,6 +58,20 @@ async def _prompt_passkey() -> int:
     return int(text.strip())
 
 
+class TerminalPrompts:
+    """The pairing agent's questions, asked on this terminal (device.pairing_agent)."""
+
+    async def ask_passkey(self, device: str) -> int:
+        return await _prompt_passkey()
+
+    async def show_passkey(self, device: str, passkey: int, entered: int) -> None:
+        click.echo(f"Type {passkey:06d} on the device ({entered} digits typed so far)")
+
+    async def confirm_passkey(self, device: str, passkey: int) -> bool:
+        question = f"Does the meter show {passkey:06d}?"
+        return bool(await asyncio.to_thread(click.confirm, question, default=False))
+
+
 @click.group()
 def bridge() -> None:
     """The home bridge: meters over Bluetooth (GLS) to the broker (MQTT)."""
@@ -69,10 +84,7 @@ def pair(address: str | None) -> None:
     settings = BridgeSettings()
     store = _store(settings)
 
-    async def main() -> None:
-        stack = BleStack()
-        if settings.ble_backend == "virtual":
-            stack, _home = await _virtual_home(settings, store)
+    async def pair_one(stack: BleStack) -> None:
         found = await find_unbonded(stack, store, settings.scan_s)
         found = [d for d in found if address is None or d.address == address]
         if not found:
@@ -84,6 +96,17 @@ def pair(address: str | None) -> None:
         except PairingError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"bonded: {meter.name or '?'} serial {meter.serial or '?'} ({meter.address})")
+
+    async def main() -> None:
+        if settings.ble_backend == "virtual":
+            stack, _home = await _virtual_home(settings, store)
+            await pair_one(stack)  # the virtual link asks for the passkey itself
+            return
+        # BlueZ asks its registered agent for the passkey: this command is that agent.
+        from device.pairing_agent import bluez_agent
+
+        async with bluez_agent(TerminalPrompts()):
+            await pair_one(BleStack())
 
     try:
         asyncio.run(main())
@@ -97,7 +120,8 @@ def run(once: bool) -> None:
     """Sync bonded meters and deliver their readings until stopped."""
     settings = BridgeSettings()
     store = _store(settings)
-    uplink = Uplink(settings.mqtt_url, settings.bridge_id)
+    ca_file = Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None
+    uplink = Uplink(settings.mqtt_url, settings.bridge_id, ca_file=ca_file)
 
     async def main() -> None:
         stack = BleStack()

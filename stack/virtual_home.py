@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from device.ble import GLUCOSE_SERVICE, BleStack
+from device.ble import BleStack
+from device.gls import uuids as gatt
 from device.pairing import pair_meter
 from device.store import BondedMeter, BridgeStore
 from firmware_sim.air import VirtualAir
@@ -19,8 +20,8 @@ from firmware_sim.clock import MeterClock
 from firmware_sim.meter import SimulatedMeter
 from firmware_sim.profiles import MeterProfile
 
-# Virtual meters advertise every 100 ms: a short scan hears them all.
-VIRTUAL_SCAN_S = 0.5
+# Virtual meters advertise every 100 ms: a quarter second hears each one twice.
+VIRTUAL_SCAN_S = 0.25
 # The person reads the passkey off the meter's screen within this long.
 PASSKEY_WAIT_S = 30.0
 
@@ -75,7 +76,7 @@ class VirtualHome:
         meter.passkey_listeners.append(on_passkey)
         meter.pairing_mode = True
         try:
-            async with self.stack.scanner([GLUCOSE_SERVICE]) as scanner:
+            async with self.stack.scanner([gatt.uuid128(gatt.GLUCOSE_SERVICE)]) as scanner:
                 await asyncio.sleep(VIRTUAL_SCAN_S)
             found = [d for d in scanner.discovered_devices if d.address == meter.address]
             if not found:

@@ -1,22 +1,32 @@
-"""Helpers shared by tests: a bridge on the real broker, readings to send, database reads."""
+"""Helpers shared by tests: a bridge on the real broker (`Bridge`: publish and wait for the
+confirmation; `CourierBridge`: deliver through the real outbox and courier), readings to
+send, database reads."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
 
 import psycopg
 import uvicorn
 
 from api.app import server_config
-from core.contract import MeterInfo, ReadingsBatch, WireReading
+from core.contract import BatchAck, MeterInfo, ReadingsBatch, WireReading
 from core.settings import ApiSettings
 from core.units import Unit
 from core.vocabulary import SampleLocation, SampleType
+from device.courier import MAX_IN_FLIGHT, STALL_AFTER_S, Courier
+from device.store import BridgeStore, OutboxEntry
 from device.uplink import Uplink
 from stack.local import Services
 from stack.proc import free_port
@@ -26,6 +36,10 @@ CONFIRM_TIMEOUT_S = 30.0
 # How long a test's HTTP client waits for an answer: a safeguard against a hung server, not a
 # measure of speed (httpx's 5 s default is short for a large import on a loaded CI machine).
 HTTP_TIMEOUT_S = 60.0
+# A whole test's batches, through whatever fault the test causes.
+DELIVERY_TIMEOUT_S = 120.0
+
+T = TypeVar("T")
 
 
 class Bridge(Uplink):
@@ -137,30 +151,112 @@ def wait_for(predicate: object, timeout: float = CONFIRM_TIMEOUT_S) -> None:
         time.sleep(0.05)
 
 
-def deliver(
-    bridge: Uplink, batches: list[ReadingsBatch], *, timeout: float = 120.0, stall_s: float = 3.0
-) -> None:
-    """Publish, then re-publish whatever stays unconfirmed once confirmations stop coming:
-    what a bridge's outbox does, so a test sees end-to-end delivery through any fault."""
-    for b in batches:
-        bridge.publish(b)
-    deadline = time.monotonic() + timeout
-    confirmed = 0
-    last_progress = time.monotonic()
-    while True:
-        pending = [b for b in batches if b.batch_id not in bridge.acks]
-        if not pending:
-            return
-        if len(batches) - len(pending) > confirmed:
-            confirmed = len(batches) - len(pending)
-            last_progress = time.monotonic()
-        elif time.monotonic() - last_progress > stall_s:
-            for b in pending:
-                bridge.publish(b)
-            last_progress = time.monotonic()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(pending)} of {len(batches)} batches never confirmed")
-        time.sleep(0.05)
+# Outboxes of test bridges live where an fsync is cheap when the machine has such a place
+# (tmpfs): the store is the real one, its durability is not what these tests measure.
+# mkdtemp makes a private directory in it, so a shared tmpfs is safe here.
+_SHM = "/dev/shm"  # noqa: S108
+_FAST_DIR = _SHM if os.path.isdir(_SHM) else None
+
+
+class CourierBridge:
+    """A bridge that delivers as the real one does: batches go into its SQLite outbox and the
+    real `device.courier.Courier` publishes them through the real `Uplink` until ingest
+    confirms each one. It runs in an event loop of its own thread, so a test can cause a
+    fault while it delivers; its counters (`courier.published`, `.resent`, `.refused`,
+    `.stored_confirmed`) say what the broker and ingest saw."""
+
+    def __init__(
+        self,
+        mqtt_url: str,
+        bridge_id: str,
+        *,
+        stall_after: float = STALL_AFTER_S,
+        window: int = MAX_IN_FLIGHT,
+    ) -> None:
+        self.bridge_id = bridge_id
+        self.state = Path(tempfile.mkdtemp(prefix=f"{bridge_id}-", dir=_FAST_DIR))
+        self.confirmed_at: dict[uuid.UUID, float] = {}
+        self.acks: list[BatchAck] = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=bridge_id, daemon=True)
+        self.thread.start()
+        self.store, self.uplink, self.courier = self._call(
+            self._open, mqtt_url, stall_after, window
+        )
+
+    @classmethod
+    @contextlib.contextmanager
+    def connect(
+        cls,
+        services: Services,
+        bridge_id: str,
+        patient_id: str | uuid.UUID | None = None,
+        **kwargs: Any,
+    ) -> Iterator[CourierBridge]:
+        """A bridge registered to `patient_id` (a new patient when None), delivering."""
+        patient = uuid.UUID(str(patient_id)) if patient_id is not None else None
+        bridge = cls(services.add_bridge(bridge_id, patient), bridge_id, **kwargs)
+        try:
+            yield bridge
+        finally:
+            bridge.close()
+
+    def _call(self, fn: Callable[..., T], *args: object) -> T:
+        async def run() -> T:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(CONFIRM_TIMEOUT_S)
+
+    def _open(
+        self, mqtt_url: str, stall_after: float, window: int
+    ) -> tuple[BridgeStore, Uplink, Courier]:
+        store = BridgeStore(self.state / "bridge.db")
+        uplink = Uplink(mqtt_url, self.bridge_id)
+        courier = Courier(store, uplink, window=window, stall_after=stall_after)
+        courier.attach(self.loop)
+        courier.on_confirmed = self._confirmed
+        uplink.start(wait=False)
+        self._task = self.loop.create_task(courier.run())
+        return store, uplink, courier
+
+    def _confirmed(self, ack: BatchAck) -> None:
+        self.acks.append(ack)
+        self.confirmed_at.setdefault(ack.batch_id, time.monotonic())
+
+    def put(self, *batches: ReadingsBatch) -> None:
+        """Into the outbox, in one transaction; the courier takes it from there."""
+        self.put_entries([OutboxEntry.of(b) for b in batches])
+
+    def put_entries(self, entries: list[OutboxEntry]) -> None:
+        def add() -> None:
+            self.store.add(entries)
+            self.courier.wake()
+
+        self._call(add)
+
+    def publish_raw(self, payload: bytes) -> None:
+        """Bytes on the readings topic outside the outbox (junk a faulty bridge sends)."""
+        self._call(self.uplink.publish_raw, payload)
+
+    def delivered(self, timeout: float = DELIVERY_TIMEOUT_S) -> None:
+        """Until every batch put so far is confirmed (the outbox is empty)."""
+
+        async def drained() -> None:
+            await asyncio.wait_for(self.courier.drained(), timeout)
+
+        asyncio.run_coroutine_threadsafe(drained(), self.loop).result(timeout + 5)
+
+    def close(self) -> None:
+        def stop() -> None:
+            self._task.cancel()
+
+        self._call(stop)
+        self.uplink.close()
+        self._call(self.store.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+        shutil.rmtree(self.state, ignore_errors=True)
 
 
 def stored_identities(database_url: str, serial_prefix: str) -> list[tuple[str, int]]:

@@ -118,12 +118,12 @@ WHERE n.identity = ANY(%(identities)s::uuid[]) AND r.identity = i.identity
 _HELD = """
 INSERT INTO held_records (patient_id, sender, device, source, batch_id, sequence_number,
                           reason, detail, raw_record, raw_context, meter_time, estimated_at,
-                          identity)
+                          identity, reading)
 SELECT * FROM unnest(%(patients)s::uuid[], %(senders)s::text[], %(devices)s::text[],
                      %(sources)s::text[], %(batches)s::uuid[], %(sequences)s::integer[],
                      %(reasons)s::text[], %(details)s::text[], %(raws)s::bytea[],
                      %(contexts)s::bytea[], %(meter_times)s::timestamp[],
-                     %(estimates)s::timestamptz[], %(identities)s::uuid[])
+                     %(estimates)s::timestamptz[], %(identities)s::uuid[], %(readings)s::jsonb[])
 ON CONFLICT (identity) DO NOTHING
 RETURNING batch_id
 """
@@ -358,6 +358,7 @@ def _hold(
                 held_identity(b.patient_id, b.meter.serial, h.sequence_number, h.raw_record)
                 for b, h in rows
             ],
+            "readings": [Jsonb(h.reading) if h.reading is not None else None for _, h in rows],
         },
     )
     return Counter(row[0] for row in cur.fetchall())  # type: ignore[misc]

@@ -11,6 +11,12 @@ Layout (little-endian)::
     [exercise duration u16 s + intensity u8 %]       flags bit 3 (0xFFFF: overrun)
     [medication ID u8 + medication SFLOAT]           flags bit 4 (bit 5: 0 kg, 1 L)
     [HbA1c SFLOAT %]                                 flags bit 6
+
+Receiving, a reserved value (a meal, tester, health, carbohydrate or medication id the
+specification does not define, extended flags bits) is ignored: the field reads as None and
+the rest of the record is kept, as Bluetooth specifications require of receivers. An amount
+whose id is reserved keeps its amount. Encoding never produces a reserved value (an id not
+given beside its amount is written as 0).
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
+from device.gls import uuids
 from device.gls.codes import CarbohydrateId, Health, Meal, MedicationId, MedicationUnit, Tester
-from device.gls.errors import InconsistentFieldsError, LengthError, ReservedValueError
+from device.gls.errors import InconsistentFieldsError, LengthError
 from device.gls.sfloat import SFloat
 from device.gls.wire import (
     UINT8_MAX,
     UINT16_MAX,
+    E,
     Reader,
     check_range,
     lookup,
@@ -34,13 +42,15 @@ from device.gls.wire import (
     u16,
 )
 
-CONTEXT_UUID = 0x2A34
+CONTEXT_UUID = uuids.CONTEXT
 # Exercise duration 0xFFFF means the exercise lasted longer than the field can count.
 EXERCISE_DURATION_OVERRUN = 0xFFFF
 EXERCISE_INTENSITY_MAX_PCT = 100  # a percentage of maximum effort
 GRAMS_PER_KG = 1_000
 _NIBBLE = 4
 _NIBBLE_MASK = 0x0F
+# An id, tester or health not given beside what it travels with is written as this value.
+_NOT_GIVEN = 0
 
 
 class ContextFlags(enum.IntFlag):
@@ -73,6 +83,21 @@ def context_size(flags: ContextFlags) -> int:
     return CONTEXT_MIN_SIZE + sum(size for flag, size in _FIELD_SIZES if flag in flags)
 
 
+def _known(enum_type: type[E], value: int) -> E | None:
+    """The member for a received value, or None for one the specification reserves."""
+    try:
+        return enum_type(value)
+    except ValueError:
+        return None
+
+
+def _with_amount(names: tuple[str, str], kind: object, amount: object) -> None:
+    """An id (carbohydrate, medication) needs its amount; an amount whose id was reserved on
+    receipt stands alone."""
+    if kind is not None and amount is None:
+        raise InconsistentFieldsError(names, "an id needs its amount (one flag bit)")
+
+
 def _together(names: tuple[str, ...], *values: object) -> None:
     if any(v is None for v in values) and any(v is not None for v in values):
         raise InconsistentFieldsError(names, "present together or not at all (one flag bit)")
@@ -90,7 +115,9 @@ class GlucoseMeasurementContext:
     Pairs sent under one flag bit (carbohydrate ID and amount, tester and health, exercise
     duration and intensity, medication ID and amount) are both set or both None.
     ``medication_unit`` is kept even without a medication, as flags bit 5 is on the wire.
-    ``extended_flags`` is None when absent; every bit of it is reserved, so present means 0.
+    ``extended_flags`` is None when absent; every bit of it is reserved (kept as received,
+    meaning nothing). An amount may stand without its id (the id was reserved on receipt),
+    and tester or health may be None beside the other.
     """
 
     UUID: ClassVar[int] = CONTEXT_UUID
@@ -113,16 +140,15 @@ class GlucoseMeasurementContext:
         check_range("sequence number", self.sequence_number, 0, UINT16_MAX)
         if self.extended_flags is not None:
             check_range("extended flags", self.extended_flags, 0, UINT8_MAX)
-            if self.extended_flags:
-                raise ReservedValueError("context extended flags", self.extended_flags)
-        _together(("carbohydrate id", "carbohydrate"), self.carbohydrate_id, self.carbohydrate_kg)
-        _together(("tester", "health"), self.tester, self.health)
+        _with_amount(
+            ("carbohydrate id", "carbohydrate"), self.carbohydrate_id, self.carbohydrate_kg
+        )
         _together(
             ("exercise duration", "exercise intensity"),
             self.exercise_duration_s,
             self.exercise_intensity_pct,
         )
-        _together(("medication id", "medication"), self.medication_id, self.medication)
+        _with_amount(("medication id", "medication"), self.medication_id, self.medication)
         for name, value in (
             ("carbohydrate", self.carbohydrate_kg),
             ("medication", self.medication),
@@ -162,19 +188,19 @@ class GlucoseMeasurementContext:
         carb_id = carb = meal = tester = health = None
         duration = intensity = med_id = medication = hba1c = None
         if ContextFlags.CARBOHYDRATE_PRESENT in flags:
-            carb_id = lookup(CarbohydrateId, reader.u8(), "carbohydrate id")
+            carb_id = _known(CarbohydrateId, reader.u8())
             carb = SFloat.from_raw(reader.u16())
         if ContextFlags.MEAL_PRESENT in flags:
-            meal = lookup(Meal, reader.u8(), "meal")
+            meal = _known(Meal, reader.u8())
         if ContextFlags.TESTER_HEALTH_PRESENT in flags:
             tester_health = reader.u8()
-            tester = lookup(Tester, tester_health & _NIBBLE_MASK, "tester")
-            health = lookup(Health, tester_health >> _NIBBLE, "health")
+            tester = _known(Tester, tester_health & _NIBBLE_MASK)
+            health = _known(Health, tester_health >> _NIBBLE)
         if ContextFlags.EXERCISE_PRESENT in flags:
             duration = reader.u16()
             intensity = reader.u8()
         if ContextFlags.MEDICATION_PRESENT in flags:
-            med_id = lookup(MedicationId, reader.u8(), "medication id")
+            med_id = _known(MedicationId, reader.u8())
             medication = SFloat.from_raw(reader.u16())
         if ContextFlags.HBA1C_PRESENT in flags:
             hba1c = SFloat.from_raw(reader.u16())
@@ -203,7 +229,7 @@ class GlucoseMeasurementContext:
         present = (
             (ContextFlags.CARBOHYDRATE_PRESENT, self.carbohydrate_kg),
             (ContextFlags.MEAL_PRESENT, self.meal),
-            (ContextFlags.TESTER_HEALTH_PRESENT, self.tester),
+            (ContextFlags.TESTER_HEALTH_PRESENT, self.tester or self.health),
             (ContextFlags.EXERCISE_PRESENT, self.exercise_duration_s),
             (ContextFlags.MEDICATION_PRESENT, self.medication),
             (ContextFlags.HBA1C_PRESENT, self.hba1c_pct),
@@ -222,16 +248,20 @@ class GlucoseMeasurementContext:
         # __post_init__ keeps each pair together; testing both halves is for the type checker.
         if self.extended_flags is not None:
             out += u8(self.extended_flags)
-        if self.carbohydrate_id is not None and self.carbohydrate_kg is not None:
-            out += u8(self.carbohydrate_id) + bytes(self.carbohydrate_kg)
+        if self.carbohydrate_kg is not None:
+            carb_id = _NOT_GIVEN if self.carbohydrate_id is None else int(self.carbohydrate_id)
+            out += u8(carb_id) + bytes(self.carbohydrate_kg)
         if self.meal is not None:
             out += u8(self.meal)
-        if self.tester is not None and self.health is not None:
-            out += u8(self.health << _NIBBLE | self.tester)
+        if self.tester is not None or self.health is not None:
+            tester = _NOT_GIVEN if self.tester is None else int(self.tester)
+            health = _NOT_GIVEN if self.health is None else int(self.health)
+            out += u8(health << _NIBBLE | tester)
         if self.exercise_duration_s is not None and self.exercise_intensity_pct is not None:
             out += u16(self.exercise_duration_s) + u8(self.exercise_intensity_pct)
-        if self.medication_id is not None and self.medication is not None:
-            out += u8(self.medication_id) + bytes(self.medication)
+        if self.medication is not None:
+            med_id = _NOT_GIVEN if self.medication_id is None else int(self.medication_id)
+            out += u8(med_id) + bytes(self.medication)
         if self.hba1c_pct is not None:
             out += bytes(self.hba1c_pct)
         return out

@@ -1,6 +1,7 @@
 """Glucose Feature characteristic (0x2A51): what the meter can detect, a uint16 bit field.
 
-Bits 0-10 are defined by the Glucose Service specification (v1.0); bits 11-15 are reserved.
+Bits 0-10 are defined by the Glucose Service specification (v1.0); bits 11-15 are reserved
+and ignored on receipt (a newer meter may set them), never sent.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
+from device.gls import uuids
 from device.gls.errors import ReservedValueError
 from device.gls.wire import UINT16_MAX, check_range, require_length, snake_name, u16
 
-FEATURE_UUID = 0x2A51
+FEATURE_UUID = uuids.FEATURE
 
 
 class Feature(enum.IntFlag):
@@ -52,7 +54,7 @@ class GlucoseFeature:
     @classmethod
     def from_bytes(cls, data: bytes) -> GlucoseFeature:
         require_length(data, cls.SIZE, "glucose feature fields")
-        return cls(Feature(int.from_bytes(data, "little")))
+        return cls(Feature(int.from_bytes(data, "little") & ~_RESERVED_FEATURES))
 
     def __bytes__(self) -> bytes:
         return u16(self.features)

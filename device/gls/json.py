@@ -7,6 +7,7 @@ the exact decimal value, so 111e-5 kg/L shows as 0.00111 and 111.0 mg/dL.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TypeAlias
@@ -15,7 +16,7 @@ from device.gls.concentration import MG_DL_PER_KG_L, MMOL_L_PER_MOL_L, Concentra
 from device.gls.context import GlucoseMeasurementContext
 from device.gls.date_time import DateTime
 from device.gls.feature import GlucoseFeature
-from device.gls.measurement import GlucoseMeasurement
+from device.gls.measurement import GlucoseMeasurement, reserved_fields
 from device.gls.racp import (
     RacpNumberOfRecords,
     RacpRequest,
@@ -80,13 +81,16 @@ def measurement_json(record: GlucoseMeasurement) -> JsonObject:
         "value": sfloat_json(record.concentration),
         "mg_dl": mg_dl,
         "mmol_l": mmol_l,
-        "sample_type": None if record.sample_type is None else snake_name(record.sample_type),
-        "sample_location": (
-            None if record.sample_location is None else snake_name(record.sample_location)
-        ),
+        "sample_type": _name(record.sample_type),
+        "sample_location": _name(record.sample_location),
         "sensor_status": None if status is None else [snake_name(s) for s in status],
         "context_follows": record.context_follows,
     }
+
+
+def _name(member: enum.Enum | None) -> str | None:
+    """The snake-case name, or null for a field absent or reserved on receipt."""
+    return None if member is None else snake_name(member)
 
 
 def _grams(value: Decimal | None, raw: SFloat) -> JsonValue:
@@ -95,9 +99,9 @@ def _grams(value: Decimal | None, raw: SFloat) -> JsonValue:
 
 def context_json(record: GlucoseMeasurementContext) -> JsonObject:
     carbohydrate: JsonValue = None
-    if record.carbohydrate_id is not None and record.carbohydrate_kg is not None:
+    if record.carbohydrate_kg is not None:
         carbohydrate = {
-            "id": snake_name(record.carbohydrate_id),
+            "id": _name(record.carbohydrate_id),
             "grams": _grams(record.carbohydrate_grams, record.carbohydrate_kg),
         }
     exercise: JsonValue = None
@@ -108,18 +112,18 @@ def context_json(record: GlucoseMeasurementContext) -> JsonObject:
             "intensity_pct": record.exercise_intensity_pct,
         }
     medication: JsonValue = None
-    if record.medication_id is not None:
+    if record.medication is not None:
         medication = {
-            "id": snake_name(record.medication_id),
+            "id": _name(record.medication_id),
             "amount": sfloat_json(record.medication),
             "unit": record.medication_unit.symbol,
         }
     return {
         "sequence_number": record.sequence_number,
         "carbohydrate": carbohydrate,
-        "meal": None if record.meal is None else snake_name(record.meal),
-        "tester": None if record.tester is None else snake_name(record.tester),
-        "health": None if record.health is None else snake_name(record.health),
+        "meal": _name(record.meal),
+        "tester": _name(record.tester),
+        "health": _name(record.health),
         "exercise": exercise,
         "medication": medication,
         "hba1c_pct": sfloat_json(record.hba1c_pct),
@@ -172,7 +176,9 @@ def _request_json(value: RacpRequest) -> JsonObject:
 
 
 def _measurement(data: bytes) -> JsonObject:
-    return measurement_json(GlucoseMeasurement.from_bytes(data))
+    found = measurement_json(GlucoseMeasurement.from_bytes(data))
+    found["reserved_ignored"] = list[JsonValue](reserved_fields(data))
+    return found
 
 
 def _context(data: bytes) -> JsonObject:

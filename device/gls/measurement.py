@@ -12,6 +12,13 @@ Layout (little-endian)::
 
 The type-sample location byte holds the sample type in its low nibble and the location in
 its high nibble. User-facing time = base time + time offset, both the meter's local clock.
+
+Receiving, reserved values are ignored, as Bluetooth specifications require of receivers
+(Core Specification, Vol 1, Part E, "Reserved for Future Use": a receiver ignores them): reserved
+flag and sensor status bits are dropped, and a reserved sample type or location nibble reads
+as "not given" (None) while the concentration it travels with is kept. Such a record still
+decodes; the bridge keeps its raw bytes beside the reading, so a later decoder can reread it.
+Encoding never produces a reserved value (a missing type or location is written as 0).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
+from device.gls import uuids
 from device.gls.codes import SampleLocation, SampleType
 from device.gls.concentration import ConcentrationUnit, to_mg_dl, to_mmol_l
 from device.gls.date_time import DateTime
@@ -30,11 +38,12 @@ from device.gls.errors import (
     OutOfRangeError,
     ReservedValueError,
 )
-from device.gls.sfloat import SFloat
+from device.gls.sfloat import SFloat, SFloatSpecial
 from device.gls.wire import (
     SINT16_MAX,
     SINT16_MIN,
     UINT16_MAX,
+    E,
     Reader,
     check_range,
     lookup,
@@ -44,9 +53,11 @@ from device.gls.wire import (
     u16,
 )
 
-MEASUREMENT_UUID = 0x2A18
+MEASUREMENT_UUID = uuids.MEASUREMENT
 _NIBBLE = 4
 _NIBBLE_MASK = 0x0F
+# A sample type or location not given (or reserved on receipt) is written as this nibble.
+_NOT_GIVEN = 0
 
 
 class MeasurementFlags(enum.IntFlag):
@@ -81,6 +92,7 @@ class SensorStatus(enum.IntFlag):
 
 _RESERVED_SENSOR_STATUS = UINT16_MAX & ~sum(SensorStatus)
 
+_SEQUENCE_END = 3  # flags u8, then the sequence number u16
 # Fixed part: flags, sequence number, base time.
 MEASUREMENT_MIN_SIZE = 1 + 2 + DateTime.SIZE
 _TIME_OFFSET_SIZE = 2
@@ -100,11 +112,55 @@ def measurement_size(flags: MeasurementFlags) -> int:
     return size
 
 
+def _known(enum_type: type[E], value: int) -> E | None:
+    """The member for a received nibble, or None for a value the specification reserves."""
+    try:
+        return enum_type(value)
+    except ValueError:
+        return None
+
+
 def _sensor_status(value: int) -> SensorStatus:
     check_range("sensor status", int(value), 0, UINT16_MAX)
     if value & _RESERVED_SENSOR_STATUS:
         raise ReservedValueError("sensor status bits", value & _RESERVED_SENSOR_STATUS)
     return SensorStatus(value)
+
+
+def sequence_number_of(data: bytes) -> int | None:
+    """The sequence number of a measurement's bytes, read even when the rest does not decode
+    (it is the first field after the flags); None when the value is too short to hold it."""
+    return int.from_bytes(data[1:3], "little") if len(data) >= _SEQUENCE_END else None
+
+
+def reserved_fields(data: bytes) -> list[str]:
+    """What a received measurement carries that the specification reserves (and decoding
+    ignores), for logs and ``glucobridge decode``; empty for a record with none."""
+    if not data:
+        return []
+    found = []
+    if data[0] & _RESERVED_FLAGS:
+        found.append(f"flags bits 0x{data[0] & _RESERVED_FLAGS:02x}")
+    flags = MeasurementFlags(data[0] & ~_RESERVED_FLAGS)
+    if len(data) != measurement_size(flags):
+        return found
+    at = MEASUREMENT_MIN_SIZE + (
+        _TIME_OFFSET_SIZE if MeasurementFlags.TIME_OFFSET_PRESENT in flags else 0
+    )
+    if MeasurementFlags.CONCENTRATION_PRESENT in flags:
+        type_location = data[at + SFloat.SIZE]
+        if _known(SampleType, type_location & _NIBBLE_MASK) is None:
+            found.append(f"sample type {type_location & _NIBBLE_MASK}")
+        if _known(SampleLocation, type_location >> _NIBBLE) is None:
+            found.append(f"sample location {type_location >> _NIBBLE}")
+        if SFloat.from_bytes(data[at : at + SFloat.SIZE]).special is SFloatSpecial.RESERVED:
+            found.append("concentration 0x0801")
+        at += _CONCENTRATION_SIZE
+    if MeasurementFlags.SENSOR_STATUS_PRESENT in flags:
+        status = int.from_bytes(data[at : at + _SENSOR_STATUS_SIZE], "little")
+        if status & _RESERVED_SENSOR_STATUS:
+            found.append(f"sensor status bits 0x{status & _RESERVED_SENSOR_STATUS:04x}")
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +190,12 @@ class GlucoseMeasurement:
             raise TypeError(f"base_time must be a DateTime, not {type(self.base_time).__name__}")
         if self.time_offset_minutes is not None:
             check_range("time offset", self.time_offset_minutes, SINT16_MIN, SINT16_MAX)
-        parts = (self.concentration, self.sample_type, self.sample_location)
-        if any(part is None for part in parts) and any(part is not None for part in parts):
+        if self.concentration is None and (
+            self.sample_type is not None or self.sample_location is not None
+        ):
             raise InconsistentFieldsError(
                 ("concentration", "sample type", "sample location"),
-                "all three are present together or none is (flags bit 1)",
+                "type and location travel with the concentration (flags bit 1)",
             )
         if self.concentration is not None and not isinstance(self.concentration, SFloat):
             raise TypeError("concentration must be an SFloat")
@@ -159,9 +216,7 @@ class GlucoseMeasurement:
     def from_bytes(cls, data: bytes) -> GlucoseMeasurement:
         if not data:
             raise LengthError(MEASUREMENT_MIN_SIZE, 0, "measurement fields", at_least=True)
-        if data[0] & _RESERVED_FLAGS:
-            raise ReservedValueError("measurement flags bits", data[0] & _RESERVED_FLAGS)
-        flags = MeasurementFlags(data[0])
+        flags = MeasurementFlags(data[0] & ~_RESERVED_FLAGS)  # reserved bits: ignored
         require_length(data, measurement_size(flags), "flags")
         reader = Reader(data[1:])
         sequence_number = reader.u16()
@@ -171,11 +226,11 @@ class GlucoseMeasurement:
         if MeasurementFlags.CONCENTRATION_PRESENT in flags:
             concentration = SFloat.from_raw(reader.u16())
             type_location = reader.u8()
-            sample_type = lookup(SampleType, type_location & _NIBBLE_MASK, "sample type")
-            sample_location = lookup(SampleLocation, type_location >> _NIBBLE, "sample location")
+            sample_type = _known(SampleType, type_location & _NIBBLE_MASK)
+            sample_location = _known(SampleLocation, type_location >> _NIBBLE)
         status = None
         if MeasurementFlags.SENSOR_STATUS_PRESENT in flags:
-            status = _sensor_status(reader.u16())
+            status = SensorStatus(reader.u16() & ~_RESERVED_SENSOR_STATUS)  # reserved: ignored
         return cls(
             sequence_number=sequence_number,
             base_time=base_time,
@@ -211,14 +266,11 @@ class GlucoseMeasurement:
         out = u8(self.flags) + u16(self.sequence_number) + bytes(self.base_time)
         if self.time_offset_minutes is not None:
             out += s16(self.time_offset_minutes)
-        # __post_init__ makes the three present together; the test is for the type checker.
-        if (
-            self.concentration is not None
-            and self.sample_type is not None
-            and self.sample_location is not None
-        ):
+        if self.concentration is not None:
+            location = _NOT_GIVEN if self.sample_location is None else int(self.sample_location)
+            kind = _NOT_GIVEN if self.sample_type is None else int(self.sample_type)
             out += bytes(self.concentration)
-            out += u8(self.sample_location << _NIBBLE | self.sample_type)
+            out += u8(location << _NIBBLE | kind)
         if self.sensor_status is not None:
             out += u16(self.sensor_status)
         return out
@@ -253,11 +305,3 @@ class GlucoseMeasurement:
         if self.concentration is None:
             return None
         return to_mmol_l(self.concentration, self.unit)
-
-    @property
-    def is_control_solution(self) -> bool:
-        """True for a control-solution test: stored, never counted as a patient reading."""
-        return (
-            self.sample_type is SampleType.CONTROL_SOLUTION
-            or self.sample_location is SampleLocation.CONTROL_SOLUTION
-        )

@@ -21,6 +21,7 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+from device.gls import uuids
 from device.gls.date_time import DateTime
 from device.gls.errors import (
     GlsError,
@@ -30,7 +31,7 @@ from device.gls.errors import (
 )
 from device.gls.wire import UINT8_MAX, UINT16_MAX, check_range, lookup, require_length, u8, u16
 
-RACP_UUID = 0x2A52
+RACP_UUID = uuids.RACP
 _HEADER_SIZE = 2  # op code and operator
 
 
@@ -154,6 +155,17 @@ def _refuse(op_code: int, code: ResponseCode, reason: str) -> RacpRequestError:
     return RacpRequestError(op_code, code, reason)
 
 
+def _check_reserved_operator(op_code: OpCode, operator: int) -> None:
+    """A reserved operator is one no server supports ("operator not supported", as Nordic's
+    qualified nRF5 GLS server answers for operators >= 7 in `is_request_to_be_executed`);
+    with abort, whose operator must be null, any other value is an invalid operator."""
+    if operator in _OPERATOR_VALUES:
+        return
+    if op_code is OpCode.ABORT_OPERATION:
+        raise _refuse(op_code, ResponseCode.INVALID_OPERATOR, "abort takes the null operator")
+    raise _refuse(op_code, ResponseCode.OPERATOR_NOT_SUPPORTED, "reserved operator")
+
+
 def _check_operator(op_code: OpCode, operator: Operator) -> None:
     if op_code is OpCode.ABORT_OPERATION:
         if operator is not Operator.NULL:
@@ -175,8 +187,7 @@ class RacpRequest:
         if op not in REQUEST_OP_CODES:
             raise _refuse(op, ResponseCode.OP_CODE_NOT_SUPPORTED, "not a request op code")
         op_code = OpCode(op)
-        if int(self.operator) not in _OPERATOR_VALUES:
-            raise _refuse(op, ResponseCode.INVALID_OPERATOR, "reserved operator")
+        _check_reserved_operator(op_code, int(self.operator))
         operator = Operator(self.operator)
         object.__setattr__(self, "op_code", op_code)
         object.__setattr__(self, "operator", operator)
@@ -264,8 +275,9 @@ class RacpRequest:
         op = data[0]
         if op not in REQUEST_OP_CODES:
             raise _refuse(op, ResponseCode.OP_CODE_NOT_SUPPORTED, "not a request op code")
-        if len(data) < _HEADER_SIZE or data[1] not in _OPERATOR_VALUES:
-            raise _refuse(op, ResponseCode.INVALID_OPERATOR, "operator missing or reserved")
+        if len(data) < _HEADER_SIZE:
+            raise _refuse(op, ResponseCode.INVALID_OPERATOR, "operator missing")
+        _check_reserved_operator(OpCode(op), data[1])
         op_code, operator, operand = OpCode(op), Operator(data[1]), data[_HEADER_SIZE:]
         _check_operator(op_code, operator)
         bounds = _BOUNDS.get(operator)

@@ -3,7 +3,9 @@
 Layout of the little-endian uint16: the top 4 bits are a signed base-10 exponent
 (-8..7), the low 12 bits a signed mantissa (-2048..2047); value = mantissa x 10^exponent.
 With exponent 0, five mantissas are not numbers: NaN 0x07FF, NRes ("not at this
-resolution") 0x0800, +INF 0x07FE, -INF 0x0802, and 0x0801 is reserved for future use.
+resolution") 0x0800, +INF 0x07FE, -INF 0x0802, and 0x0801 is reserved for future use. A
+receiver keeps a reserved value as what it is (:attr:`SFloatSpecial.RESERVED`, no number),
+as Bluetooth specifications ask of receivers; nothing encodes one.
 
 :class:`SFloat` keeps mantissa and exponent exactly as sent, so 111e-5 and 1110e-6 stay
 distinct and decode -> encode is the identity; :attr:`SFloat.decimal` gives the exact value.
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from device.gls.errors import LengthError, NotRepresentableError, ReservedValueError
+from device.gls.errors import LengthError, NotRepresentableError
 from device.gls.wire import check_range
 
 EXPONENT_MIN = -8  # 4-bit two's complement
@@ -37,6 +39,7 @@ class SFloatSpecial(enum.Enum):
     NRES = "NRes"
     POSITIVE_INFINITY = "+INF"
     NEGATIVE_INFINITY = "-INF"
+    RESERVED = "reserved"  # raw 0x0801: reserved for future use, no value
 
 
 _SPECIAL_BY_MANTISSA: dict[int, SFloatSpecial] = {
@@ -44,6 +47,7 @@ _SPECIAL_BY_MANTISSA: dict[int, SFloatSpecial] = {
     -0x0800: SFloatSpecial.NRES,
     0x07FE: SFloatSpecial.POSITIVE_INFINITY,
     -0x07FE: SFloatSpecial.NEGATIVE_INFINITY,  # raw 0x0802
+    _RESERVED_MANTISSA: SFloatSpecial.RESERVED,
 }
 _MANTISSA_BY_SPECIAL = {special: mantissa for mantissa, special in _SPECIAL_BY_MANTISSA.items()}
 _FLOAT_BY_SPECIAL = {
@@ -51,6 +55,7 @@ _FLOAT_BY_SPECIAL = {
     SFloatSpecial.NRES: float("nan"),
     SFloatSpecial.POSITIVE_INFINITY: float("inf"),
     SFloatSpecial.NEGATIVE_INFINITY: float("-inf"),
+    SFloatSpecial.RESERVED: float("nan"),
 }
 
 
@@ -66,8 +71,6 @@ class SFloat:
     def __post_init__(self) -> None:
         check_range("SFLOAT mantissa", self.mantissa, MANTISSA_MIN, MANTISSA_MAX)
         check_range("SFLOAT exponent", self.exponent, EXPONENT_MIN, EXPONENT_MAX)
-        if self.exponent == 0 and self.mantissa == _RESERVED_MANTISSA:
-            raise ReservedValueError("SFLOAT", self.raw)
 
     # -- construction ------------------------------------------------------------------
 
@@ -139,7 +142,7 @@ class SFloat:
             raise NotRepresentableError("SFLOAT value", value, "exponent out of -8..7")
         if not MANTISSA_MIN <= mantissa <= MANTISSA_MAX:
             raise NotRepresentableError("SFLOAT value", value, "more than 12 bits of mantissa")
-        if exponent == 0 and (mantissa in _SPECIAL_BY_MANTISSA or mantissa == _RESERVED_MANTISSA):
+        if exponent == 0 and mantissa in _SPECIAL_BY_MANTISSA:
             raise NotRepresentableError("SFLOAT value", value, "mantissa is a special value")
         return cls(mantissa, exponent)
 

@@ -1,15 +1,21 @@
 """Alert rules, pure: readings in, episode changes out.
 
-One alert per episode, not per reading. An episode of a reading rule (low, high, a meter
-result flagged too high or too low) opens on the first matching reading and takes in every
-matching reading after it. It closes at its last matching reading once a reading that does
-not match comes `MIN_RECOVERY` or more after it (the consensus's 15 minutes, so a CGM has to
-stay out of the low for 15 minutes, and one good fingerstick after a treated low closes it),
+One alert per episode, not per reading. An episode of a reading rule (low, high) opens on
+the first matching reading and takes in every matching reading after it. It closes at its
+last matching reading once a reading that does not match comes `MIN_RECOVERY` or more after
+it (the consensus's 15 minutes, so a CGM has to stay out of the low for 15 minutes, and one
+good fingerstick after a treated low closes it),
 or when nothing matched for `MAX_SILENCE`, after which a matching reading starts a new one.
 A low that goes below the level-2 threshold escalates its alert (a new page, same alert).
 
 Thresholds are compared in the unit the reading was measured in when the clinician set them
 in that unit, so a boundary never moves through a conversion (DESIGN.md).
+
+A meter's HI or LO (a result beyond what it can measure, stored with its limit as the value
+and a range flag) raises the alert it implies whatever the thresholds: HI the high alert,
+LO the low alert at level 2 (below every meter's lower limit is below 54 mg/dL). They used to
+be separate kinds, raised from the sensor status bits; those kinds stay readable in stored
+alerts but are no longer raised, so one HI is one page.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from enum import StrEnum
 
 from core.metrics import THRESHOLDS
 from core.units import Unit, to_mg_dl
+from core.vocabulary import RangeFlag
 
 # The consensus's minimum duration to end an episode (Battelino 2019, after Danne 2017).
 MIN_RECOVERY = timedelta(minutes=15)
@@ -36,15 +43,15 @@ TIME_BELOW_RANGE_WINDOW = timedelta(days=14)
 # Below this many readings in 14 days a percentage says more about chance than about the
 # patient (two lows in ten fingersticks are 20 %); the care-team rule waits for more data.
 MIN_READINGS_FOR_TIME_BELOW_RANGE = 28
-# GLS sensor status annunciation bits, as the bridge names them: the meter could not measure
-# a value that high (or low).
-RESULT_TOO_HIGH = "result_too_high"
-RESULT_TOO_LOW = "result_too_low"
+# The level a LO implies: below the meter's lower limit (10-20 mg/dL) is level 2 (< 54).
+LEVEL_OF_LO = 2
 
 
 class Kind(StrEnum):
     LOW = "low"
     HIGH = "high"
+    # Raised before HI / LO became readings (from the sensor status bits); kept so stored
+    # alerts of these kinds still read, never raised now.
     METER_RESULT_TOO_HIGH = "meter_result_too_high"
     METER_RESULT_TOO_LOW = "meter_result_too_low"
     NO_READINGS = "no_readings"
@@ -52,12 +59,7 @@ class Kind(StrEnum):
     TIME_BELOW_RANGE = "time_below_range"
 
 
-READING_KINDS = (
-    Kind.LOW,
-    Kind.HIGH,
-    Kind.METER_RESULT_TOO_HIGH,
-    Kind.METER_RESULT_TOO_LOW,
-)
+READING_KINDS = (Kind.LOW, Kind.HIGH)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Reading:
     mg_dl: float
     sensor_status: tuple[str, ...] = ()
     device: str = ""  # the meter (or other device) that measured it
+    range_flag: RangeFlag | None = None  # HI / LO: the value is the meter's limit
 
 
 @dataclass(frozen=True)
@@ -124,18 +127,20 @@ def level_of(kind: Kind, reading: Reading, thresholds: Thresholds) -> int:
     """0 when the reading does not match the rule, else the alert level it calls for."""
     very_low, low, high = thresholds.limits(reading.unit)
     if kind is Kind.LOW:
+        if reading.range_flag is RangeFlag.BELOW_RANGE:
+            return LEVEL_OF_LO
+        if reading.range_flag is RangeFlag.ABOVE_RANGE:
+            return 0
         return 2 if reading.value < very_low else 1 if reading.value < low else 0
     if kind is Kind.HIGH:
+        if reading.range_flag is not None:
+            return 1 if reading.range_flag is RangeFlag.ABOVE_RANGE else 0
         return 1 if reading.value > high else 0
-    if kind is Kind.METER_RESULT_TOO_HIGH:
-        return 1 if RESULT_TOO_HIGH in reading.sensor_status else 0
-    if kind is Kind.METER_RESULT_TOO_LOW:
-        return 2 if RESULT_TOO_LOW in reading.sensor_status else 0
     return 0
 
 
 def _worse(kind: Kind, a: float, b: float) -> float:
-    return min(a, b) if kind in (Kind.LOW, Kind.METER_RESULT_TOO_LOW) else max(a, b)
+    return min(a, b) if kind is Kind.LOW else max(a, b)
 
 
 def advance(

@@ -13,6 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from core.units import MG_DL_PER_MMOL_L, Unit
+from core.vocabulary import RangeFlag
 from ingest.alerts.rules import Episode, Kind, Reading, Thresholds
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -25,7 +26,7 @@ CHECKPOINT = "readings"
 _NEW_READINGS = """
 WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS upto)
 SELECT horizon.upto::text, r.patient_id, r.measured_at, r.received_at, r.value, r.unit,
-       r.mg_dl, r.sensor_status, r.device
+       r.mg_dl, r.sensor_status, r.device, r.range_flag
 FROM horizon
 LEFT JOIN counted_readings r
   ON r.ingest_xact >= %(since)s::xid8 AND r.ingest_xact < horizon.upto
@@ -59,11 +60,12 @@ def new_readings(conn: Conn, since: str) -> tuple[str, dict[uuid.UUID, list[Read
     rows = conn.execute(_NEW_READINGS, {"since": since}).fetchall()
     upto = str(rows[0][0])
     by_patient: dict[uuid.UUID, list[Reading]] = {}
-    for _, patient, measured, received, value, unit, mg_dl, status, serial in rows:
+    for _, patient, measured, received, value, unit, mg_dl, status, serial, flag in rows:
         if patient is None:
             continue
+        range_flag = RangeFlag(flag) if flag is not None else None
         by_patient.setdefault(patient, []).append(
-            Reading(measured, received, value, Unit(unit), mg_dl, tuple(status), serial)
+            Reading(measured, received, value, Unit(unit), mg_dl, tuple(status), serial, range_flag)
         )
     return upto, by_patient
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from core.units import Unit, to_mg_dl
+from core.vocabulary import RangeFlag
 from ingest.alerts.rules import Event, Kind, Reading, Thresholds, advance, past_episodes
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -54,12 +55,23 @@ def test_thresholds_are_judged_in_the_unit_they_were_set_in() -> None:
     assert advance(Kind.LOW, None, readings([3.9], unit=Unit.MMOL_L), Thresholds())[0] is None
 
 
-def test_meter_flags_and_history() -> None:
-    flagged = [
-        Reading(T0, T0, 600, Unit.MG_DL, 600, ("result_too_high",)),
-        Reading(T0 + timedelta(minutes=1), T0, 600, Unit.MG_DL, 600, ("result_too_high",)),
+def test_hi_and_lo_raise_the_alert_they_imply_and_history() -> None:
+    # A meter's HI is stored at its limit (600 mg/dL) with a range flag; LO at its lower limit.
+    # HI opens the high alert even where the clinician's high is above the limit; LO is a
+    # level-2 low even where the clinician's very low is below the limit.
+    odd = Thresholds(unit=Unit.MG_DL, low=15.0, very_low=5.0, high=700.0)
+    hi = [
+        Reading(T0, T0, 600, Unit.MG_DL, 600, ("result_too_high",), "m", RangeFlag.ABOVE_RANGE),
+        Reading(
+            T0 + timedelta(minutes=1), T0, 600, Unit.MG_DL, 600, (), "m", RangeFlag.ABOVE_RANGE
+        ),
     ]
-    episode, _ = advance(Kind.METER_RESULT_TOO_HIGH, None, flagged, Thresholds())
-    assert episode is not None and episode.readings == 2
+    episode, _ = advance(Kind.HIGH, None, hi, odd)
+    assert episode is not None and episode.readings == 2 and episode.level == 1
+    assert advance(Kind.LOW, None, hi, odd)[0] is None
+    lo = [Reading(T0, T0, 20, Unit.MG_DL, 20, ("result_too_low",), "m", RangeFlag.BELOW_RANGE)]
+    episode, _ = advance(Kind.LOW, None, lo, odd)
+    assert episode is not None and episode.level == 2 and episode.extreme_mg_dl == 20
+    assert advance(Kind.HIGH, None, lo, odd)[0] is None
     old = readings([60, 60, 90, 90, 90, 90, 60])
     assert [e.readings for e in past_episodes(Kind.LOW, old, Thresholds())] == [2, 1]

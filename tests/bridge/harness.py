@@ -1,10 +1,16 @@
 """A bridge rig for tests: a virtual home (meters + the bridge's radio), the bridge's
-SQLite store, and its uplink and courier on the real broker. Everything real but the radio."""
+SQLite store, and its uplink and courier on the real broker. Everything real but the radio.
+
+The bridge suite runs against every simulator profile (tests/bridge/conftest.py): the field
+quirks and the RACP operator sets (full, Nordic-like, minimal). "Every record stored exactly
+once" counts a record as stored when it is a reading or a held record (`kept`): a record a
+profile's quirk makes unreadable (a month 13) is held, never lost."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -13,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from core.contract import HeldRecord, ReadingsBatch, WireReading
 from device.bridge import Bridge, BridgeConfig
 from device.courier import STALL_AFTER_S, Courier
 from device.store import BridgeStore
@@ -24,7 +31,7 @@ from stack.virtual_home import VirtualHome
 
 HOME = ZoneInfo("Asia/Shanghai")
 # Virtual meters advertise every 100 ms; a short scan hears them.
-SCAN_S = 0.3
+SCAN_S = 0.25
 # Generous: the whole outbox is confirmed in well under a second when healthy.
 DELIVERY_TIMEOUT_S = 60.0
 # Tests that provoke a lost batch want the re-send soon.
@@ -73,6 +80,7 @@ async def rig(
     after_commit: Callable[[], None] | None = None,
     home: VirtualHome | None = None,
 ) -> AsyncIterator[Rig]:
+    owned = home is None  # a home passed in outlives this rig (a bridge restart)
     home = home or VirtualHome()
     store = BridgeStore(state / "bridge.db")
     uplink = courier = task = None
@@ -96,8 +104,57 @@ async def rig(
             task.cancel()
         if uplink is not None:
             await asyncio.to_thread(uplink.close)
-        await home.close()
+        if owned:
+            await home.close()
         store.close()
+
+
+def with_clock(profile: MeterProfile) -> MeterProfile:
+    """The profile with a clock the bridge can read (its own way when it has one)."""
+    if profile.current_time_service or profile.clock_in_glucose_service:
+        return profile
+    return dataclasses.replace(profile, current_time_service=True)
+
+
+def without_clock(profile: MeterProfile) -> MeterProfile:
+    return dataclasses.replace(profile, current_time_service=False, clock_in_glucose_service=False)
+
+
+def held_by_quirk(profile: MeterProfile, sequences: range | list[int]) -> set[int]:
+    """The sequence numbers a profile's quirk makes unreadable (CareSens-like month 13)."""
+    every = profile.invalid_month_every
+    return {n for n in sequences if every is not None and n % every == every - 1}
+
+
+def outbox(store: BridgeStore) -> tuple[list[WireReading], list[HeldRecord]]:
+    """What the bridge committed and has not seen confirmed: readings and held records."""
+    batches = [ReadingsBatch.model_validate_json(e.payload) for e in store.pending(100_000)]
+    return (
+        [r for b in batches for r in b.readings],
+        [h for b in batches for h in b.held],
+    )
+
+
+def outbox_sequences(store: BridgeStore) -> list[int]:
+    """Sequence numbers of every record in the outbox, readings and held, duplicates kept."""
+    readings, held = outbox(store)
+    return sorted(
+        [r.sequence_number for r in readings if r.sequence_number is not None]
+        + [h.sequence_number for h in held if h.sequence_number is not None]
+    )
+
+
+def kept(database_url: str, serial: str) -> list[int]:
+    """Sequence numbers of a meter's records stored as readings or held, duplicates kept."""
+    with psycopg.connect(database_url) as conn:
+        return sorted(
+            r[0]
+            for r in conn.execute(
+                "SELECT sequence_number FROM readings WHERE device = %(d)s"
+                " UNION ALL SELECT sequence_number FROM held_records WHERE device = %(d)s",
+                {"d": serial},
+            )
+        )
 
 
 def stored(database_url: str, serial: str) -> list[tuple[int, object, object, object]]:

@@ -1,46 +1,67 @@
-"""Acceptance 3, clocks: a meter seven minutes fast and one set to the wrong zone, both
-exposing their clock (Current Time Service); the corrected instant is right and the raw
-meter fields are kept beside it."""
+"""Clocks, against every profile: a meter seven minutes fast and one set to the wrong zone,
+each exposing its clock as its profile does (the Current Time Service, or a Date Time
+characteristic in the Glucose Service as Roche meters do); the corrected instant is right and
+the raw meter fields are kept beside it. Without a readable clock the meter time is read in
+the home's zone."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from core.contract import ReadingsBatch, WireReading
+from core.contract import WireReading
 from firmware_sim.clock import MeterClock
-from firmware_sim.profiles import CONTOUR, CTS, NO_CONTEXT
+from firmware_sim.model import ModelReading
+from firmware_sim.profiles import MeterProfile
 from ingest.worker import Worker
 from stack.local import Services
-from tests.bridge.harness import HOME, model_readings, rig, stored
+from tests.bridge.harness import (
+    HOME,
+    held_by_quirk,
+    model_readings,
+    outbox,
+    rig,
+    stored,
+    with_clock,
+    without_clock,
+)
 
 # The skew is read at one-second resolution and the read takes a moment.
 CLOCK_TOLERANCE = timedelta(seconds=2)
 SEVEN_MINUTES = timedelta(minutes=7)
 
 
-def _outbox(store: object) -> list[WireReading]:
-    return [
-        reading
-        for entry in store.pending(1000)  # type: ignore[attr-defined]
-        for reading in ReadingsBatch.model_validate_json(entry.payload).readings
-    ]
+def _readable(profile: MeterProfile, readings: list[ModelReading]) -> list[ModelReading]:
+    """The readings that become readings (the profile's quirk holds some), in order; the
+    meter numbers them 0, 1, 2, ... as it records them."""
+    held = held_by_quirk(profile, range(len(readings)))
+    return [r for n, r in enumerate(readings) if n not in held]
+
+
+def _meter_time(profile: MeterProfile, truth: ModelReading, error: timedelta) -> datetime:
+    """What the meter's clock showed: UTC for a meter that keeps UTC (Contour-like, the zone
+    in the offset), else local time; `error` ahead of the truth."""
+    if profile.utc_base_time:
+        return (truth.at.astimezone(UTC) + error).replace(tzinfo=None)
+    return (truth.at.astimezone(HOME) + error).replace(tzinfo=None)
 
 
 def test_a_meter_seven_minutes_fast_is_corrected_and_raw_time_kept(
-    services: Services, ingest_worker: Worker, database: str, tmp_path: Path
+    services: Services,
+    ingest_worker: Worker,
+    database: str,
+    tmp_path: Path,
+    profile: MeterProfile,
 ) -> None:
     url = services.add_bridge("home-fast")
     readings = model_readings(20)
-    contour_with_clock = dataclasses.replace(CONTOUR, current_time_service=True)
 
     async def scenario() -> None:
         async with rig(tmp_path, url, "home-fast") as r:
             await r.add_paired_meter(
-                contour_with_clock, "CNO-FAST", readings, clock_offset=SEVEN_MINUTES
+                with_clock(profile), "CNO-FAST", readings, clock_offset=SEVEN_MINUTES
             )
             [report] = await r.bridge.sync_all()
             assert report.clock_skew_s is not None
@@ -49,49 +70,59 @@ def test_a_meter_seven_minutes_fast_is_corrected_and_raw_time_kept(
 
     asyncio.run(scenario())
     rows = stored(database, "CNO-FAST")
-    assert len(rows) == len(readings)
-    for (_seq, meter_time, measured_at, context), truth in zip(rows, readings, strict=True):
+    truths = _readable(profile, readings)
+    assert len(rows) == len(truths)
+    for (_seq, meter_time, measured_at, context), truth in zip(rows, truths, strict=True):
         assert isinstance(measured_at, datetime) and isinstance(context, dict)
         assert abs(measured_at - truth.at) <= CLOCK_TOLERANCE
-        # Raw: the Contour-like meter keeps UTC as base time, fast by seven minutes.
-        assert meter_time == (truth.at.astimezone(UTC) + SEVEN_MINUTES).replace(tzinfo=None)
+        assert meter_time == _meter_time(profile, truth, SEVEN_MINUTES)
         assert abs(context["meter_clock_skew_s"] - 420) <= 2
 
 
-def test_a_meter_set_to_the_wrong_zone_is_corrected(services: Services, tmp_path: Path) -> None:
+def _sent(readings: list[WireReading]) -> list[WireReading]:
+    return sorted(readings, key=lambda w: w.sequence_number or 0)
+
+
+def test_a_meter_set_to_the_wrong_zone_is_corrected(
+    services: Services, tmp_path: Path, profile: MeterProfile
+) -> None:
     readings = model_readings(12)
     utc_clock = MeterClock(ZoneInfo("UTC"))  # bought abroad, never set to Shanghai time
+    zoned = with_clock(profile)
 
     async def scenario() -> None:
         async with rig(tmp_path, None, "home-zone") as r:
-            await r.add_paired_meter(CTS, "GC-ZONE", readings, clock=utc_clock)
+            await r.add_paired_meter(zoned, "GC-ZONE", readings, clock=utc_clock)
             [report] = await r.bridge.sync_all()
             assert report.clock_skew_s is not None
+            # A meter keeping UTC shows UTC as its wall clock: 8 h behind Shanghai.
             assert abs(report.clock_skew_s + 8 * 3600) <= 2
-            sent = _outbox(r.store)
-        assert len(sent) == len(readings)
-        for wire, truth in zip(sent, readings, strict=True):
+            sent = _sent(outbox(r.store)[0])
+        truths = _readable(profile, readings)
+        assert len(sent) == len(truths)
+        for wire, truth in zip(sent, truths, strict=True):
             assert abs(wire.measured_at - truth.at) <= CLOCK_TOLERANCE
             assert wire.meter_time == truth.at.astimezone(UTC).replace(tzinfo=None)
-            assert wire.time_offset_minutes is None
+            assert wire.time_offset_minutes == (0 if profile.utc_base_time else None)
 
     asyncio.run(scenario())
 
 
 def test_without_a_readable_clock_the_meter_time_is_taken_in_the_home_zone(
-    services: Services, tmp_path: Path
+    services: Services, tmp_path: Path, profile: MeterProfile
 ) -> None:
     readings = model_readings(5)
 
     async def scenario() -> None:
         async with rig(tmp_path, None, "home-noclock") as r:
-            await r.add_paired_meter(NO_CONTEXT, "GM-NOCLOCK", readings)
+            await r.add_paired_meter(without_clock(profile), "GM-NOCLOCK", readings)
             [report] = await r.bridge.sync_all()
             assert report.clock_skew_s is None
-            sent = _outbox(r.store)
-        for wire, truth in zip(sent, readings, strict=True):
+            sent = _sent(outbox(r.store)[0])
+        truths = _readable(profile, readings)
+        for wire, truth in zip(sent, truths, strict=True):
             assert wire.measured_at == truth.at
-            assert wire.meter_time == truth.at.astimezone(HOME).replace(tzinfo=None)
-            assert wire.context is None
+            assert wire.meter_time == _meter_time(profile, truth, timedelta(0))
+            assert "meter_clock_skew_s" not in (wire.context or {})
 
     asyncio.run(scenario())

@@ -58,15 +58,25 @@ def test_every_kind(kind: str, hex_value: str, key: str, expected: object) -> No
     assert json.loads(result.stdout)[key] == expected
 
 
+def test_reserved_values_are_ignored_and_named() -> None:
+    """A record with reserved bits decodes as a receiver must read it, and says what it
+    ignored (the flags' bit 7, the sample type nibble 0)."""
+    result = _run("measurement", "931e00e2070914051b075cfe6fb0f0")
+    assert result.exit_code == 0, result.output
+    decoded = json.loads(result.stdout)
+    assert decoded["mg_dl"] == 111.0 and decoded["sample_type"] is None
+    assert decoded["reserved_ignored"] == ["flags bits 0x80", "sample type 0"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("measurement", "1b0400e407070e0b06055a0277b0f8"), "flags need 17 bytes, got 15"),
         (("measurement", "131e00e2070914051b075cfe6fb0f100"), "flags need 15 bytes, got 16"),
         (("measurement", ""), "measurement fields need at least 10 bytes, got 0"),
-        (("measurement", "131e00e2070914051b075cfe6fb0f0"), "sample type 0 (0x0) is reserved"),
-        (("racp", "0107"), "RACP op code 1: operator missing or reserved"),
-        (("feature", "0080"), "glucose feature bits 32768 (0x8000) is reserved"),
+        (("measurement", "131e00e2070d14051b075cfe6fb0f1"), "month 13 is out of range 0..12"),
+        (("racp", "0107"), "RACP op code 1: reserved operator"),
+        (("racp", "01"), "RACP op code 1: operator missing"),
         (("measurement", "13 1e 0"), "HEX is not a whole number of hex bytes"),
         (("measurement", "zz"), "HEX is not a whole number of hex bytes"),
         (("glucose", "00"), "KIND must be one of context, feature, measurement, racp"),

@@ -20,6 +20,7 @@ from device.gls import (
     OutOfRangeError,
     ReservedValueError,
     SFloat,
+    SFloatSpecial,
     codes,  # codes.Tester: a module-level "Test*" name would be collected by pytest
 )
 from device.gls.context import context_size
@@ -128,26 +129,39 @@ def test_empty_payload_is_a_length_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("flags", "field_hex", "field"),
+    ("flags", "field_hex", "field", "expected"),
     [
-        (ContextFlags.CARBOHYDRATE_PRESENT, "00" + "32d0", "carbohydrate id"),
-        (ContextFlags.CARBOHYDRATE_PRESENT, "08" + "32d0", "carbohydrate id"),
-        (ContextFlags.MEAL_PRESENT, "00", "meal"),
-        (ContextFlags.MEAL_PRESENT, "06", "meal"),
-        (ContextFlags.TESTER_HEALTH_PRESENT, "50", "tester"),
-        (ContextFlags.TESTER_HEALTH_PRESENT, "54", "tester"),
-        (ContextFlags.TESTER_HEALTH_PRESENT, "01", "health"),
-        (ContextFlags.TESTER_HEALTH_PRESENT, "61", "health"),
-        (ContextFlags.MEDICATION_PRESENT, "06" + "05d0", "medication id"),
-        (ContextFlags.EXTENDED_FLAGS_PRESENT, "01", "context extended flags"),
-        (ContextFlags.HBA1C_PRESENT, "0108", "SFLOAT"),
+        # An amount whose id is reserved keeps its amount.
+        (ContextFlags.CARBOHYDRATE_PRESENT, "00" + "32d0", "carbohydrate_id", None),
+        (ContextFlags.CARBOHYDRATE_PRESENT, "08" + "32d0", "carbohydrate_id", None),
+        (ContextFlags.MEAL_PRESENT, "00", "meal", None),
+        (ContextFlags.MEAL_PRESENT, "06", "meal", None),
+        (ContextFlags.TESTER_HEALTH_PRESENT, "50", "tester", None),
+        (ContextFlags.TESTER_HEALTH_PRESENT, "54", "tester", None),
+        (ContextFlags.TESTER_HEALTH_PRESENT, "01", "health", None),
+        (ContextFlags.TESTER_HEALTH_PRESENT, "61", "health", None),
+        (ContextFlags.MEDICATION_PRESENT, "06" + "05d0", "medication_id", None),
+        (ContextFlags.EXTENDED_FLAGS_PRESENT, "01", "extended_flags", 1),
+        (ContextFlags.HBA1C_PRESENT, "0108", "hba1c_pct", SFloat(-2047, 0)),
     ],
 )
-def test_reserved_values_are_refused(flags: int, field_hex: str, field: str) -> None:
+def test_reserved_values_are_ignored_on_receipt(
+    flags: int, field_hex: str, field: str, expected: object
+) -> None:
+    """Bluetooth receivers ignore reserved values: the field reads as not given (None) and the
+    rest of the record, the other half of a pair included, is kept."""
     wire = bytes.fromhex(f"{flags:02x}" + SEQUENCE + field_hex)
-    with pytest.raises(ReservedValueError) as caught:
-        GlucoseMeasurementContext.from_bytes(wire)
-    assert caught.value.field == field
+    record = GlucoseMeasurementContext.from_bytes(wire)
+    assert getattr(record, field) == expected
+    assert record.sequence_number == 30
+    if field == "carbohydrate_id":
+        assert record.carbohydrate_kg == SFloat(50, -3)
+    if field in ("tester", "health"):
+        other = record.health if field == "tester" else record.tester
+        assert other is not None
+    if field == "hba1c_pct":
+        assert record.hba1c_pct is not None
+        assert record.hba1c_pct.special is SFloatSpecial.RESERVED
 
 
 def test_exercise_intensity_above_100_percent_is_refused() -> None:
@@ -167,18 +181,33 @@ def test_exercise_duration_overrun() -> None:
     "fields",
     [
         {"carbohydrate_id": CarbohydrateId.LUNCH},
-        {"carbohydrate_kg": SFloat(5, -2)},
-        {"tester": codes.Tester.SELF},
-        {"health": Health.NO_ISSUES},
         {"exercise_duration_s": 60},
         {"exercise_intensity_pct": 60},
         {"medication_id": MedicationId.LONG_ACTING_INSULIN},
-        {"medication": SFloat(1, -3)},
     ],
 )
 def test_construction_refuses_half_a_pair(fields: dict[str, object]) -> None:
     with pytest.raises(InconsistentFieldsError):
         GlucoseMeasurementContext(1, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "wire_hex"),
+    [
+        ({"carbohydrate_kg": SFloat(5, -2)}, "01" + SEQUENCE + "00" + "05e0"),
+        ({"tester": codes.Tester.SELF}, "04" + SEQUENCE + "01"),
+        ({"health": Health.NO_ISSUES}, "04" + SEQUENCE + "50"),
+        ({"medication": SFloat(1, -3)}, "10" + SEQUENCE + "00" + "01d0"),
+    ],
+)
+def test_an_amount_without_its_id_writes_the_id_as_zero(
+    fields: dict[str, object], wire_hex: str
+) -> None:
+    """What a reserved id decodes to encodes as 0 (never another reserved value), and reads
+    back the same."""
+    record = GlucoseMeasurementContext(30, **fields)  # type: ignore[arg-type]
+    assert bytes(record).hex() == wire_hex
+    assert GlucoseMeasurementContext.from_bytes(bytes(record)) == record
 
 
 def test_construction_takes_plain_ints_for_enums() -> None:

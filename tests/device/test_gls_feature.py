@@ -18,9 +18,11 @@ def test_every_defined_bit_pattern_round_trips() -> None:
 
 
 @pytest.mark.parametrize("bit", range(DEFINED_BITS, 16))
-def test_reserved_bits_are_refused(bit: int) -> None:
+def test_reserved_bits_are_ignored_on_receipt_and_never_sent(bit: int) -> None:
+    received = GlucoseFeature.from_bytes((1 << bit | 1).to_bytes(2, "little"))
+    assert received.features == Feature.LOW_BATTERY_DETECTION
     with pytest.raises(ReservedValueError) as caught:
-        GlucoseFeature.from_bytes((1 << bit).to_bytes(2, "little"))
+        GlucoseFeature(Feature(1 << bit))
     assert caught.value.value == 1 << bit
 
 

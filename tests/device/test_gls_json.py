@@ -29,6 +29,7 @@ CONTOUR_JSON: JsonObject = {
     "sample_location": "not_available",
     "sensor_status": None,
     "context_follows": True,
+    "reserved_ignored": [],
 }
 
 
@@ -55,6 +56,7 @@ def test_mol_per_l_meter_keeps_its_unit_and_converts_with_the_project_factor() -
         "sample_location": "not_available",
         "sensor_status": None,
         "context_follows": False,
+        "reserved_ignored": [],
     }
 
 

@@ -32,7 +32,6 @@ from device.gls import (
     LengthError,
     MeasurementFlags,
     OutOfRangeError,
-    ReservedValueError,
     SampleLocation,
     SampleType,
     SensorStatus,
@@ -41,7 +40,7 @@ from device.gls import (
     kg_per_l_from_mg_dl,
     mol_per_l_from_mmol_l,
 )
-from device.gls.measurement import measurement_size
+from device.gls.measurement import measurement_size, reserved_fields, sequence_number_of
 
 from .test_gls_strategies import measurements
 
@@ -132,7 +131,6 @@ def test_contour_next_one_reads_as_the_meter_showed_it() -> None:
     assert record.mg_dl == 111.0
     assert record.mmol_l == pytest.approx(111 / 18.016)
     assert record.user_facing_time() == dt.datetime(2018, 9, 19, 22, 27, 7)
-    assert not record.is_control_solution
 
 
 def test_mol_per_l_reading_converts_with_the_project_factor() -> None:
@@ -220,35 +218,55 @@ def test_empty_payload_is_a_length_error() -> None:
     assert caught.value.at_least and caught.value.expected == 10
 
 
+# Receivers ignore reserved values (Core Specification, Vol 1, Part E, "Reserved for Future
+# Use"; GLS 1.0.1 marks these bits and values RFU): the record decodes, its meaning unchanged
+# by what is reserved, and reserved_fields() names what was ignored.
+
+
 @pytest.mark.parametrize("reserved_bit", [0x20, 0x40, 0x80])
-def test_reserved_flag_bits_are_refused(reserved_bit: int) -> None:
+def test_reserved_flag_bits_are_ignored_on_receipt(reserved_bit: int) -> None:
     wire = bytes([0x13 | reserved_bit]) + CONTOUR_NEXT_ONE[1:]
-    with pytest.raises(ReservedValueError) as caught:
-        GlucoseMeasurement.from_bytes(wire)
-    assert caught.value.value == reserved_bit
+    assert GlucoseMeasurement.from_bytes(wire) == GOLDEN[0][1]
+    assert reserved_fields(wire) == [f"flags bits 0x{reserved_bit:02x}"]
 
 
 @pytest.mark.parametrize(
-    ("type_location", "field"),
+    ("type_location", "sample_type", "location", "ignored"),
     [
-        (0xF0, "sample type"),
-        (0xFB, "sample type"),
-        (0x01, "sample location"),
-        (0x51, "sample location"),
+        (0xF0, None, SampleLocation.NOT_AVAILABLE, "sample type 0"),
+        (0xFB, None, SampleLocation.NOT_AVAILABLE, "sample type 11"),
+        (0x01, SampleType.CAPILLARY_WHOLE_BLOOD, None, "sample location 0"),
+        (0x51, SampleType.CAPILLARY_WHOLE_BLOOD, None, "sample location 5"),
     ],
 )
-def test_reserved_sample_type_and_location_are_refused(type_location: int, field: str) -> None:
+def test_a_reserved_sample_type_or_location_reads_as_not_given_and_the_value_is_kept(
+    type_location: int,
+    sample_type: SampleType | None,
+    location: SampleLocation | None,
+    ignored: str,
+) -> None:
     wire = CONTOUR_NEXT_ONE[:-1] + bytes([type_location])
-    with pytest.raises(ReservedValueError) as caught:
-        GlucoseMeasurement.from_bytes(wire)
-    assert caught.value.field == field
+    record = GlucoseMeasurement.from_bytes(wire)
+    assert (record.sample_type, record.sample_location) == (sample_type, location)
+    assert record.mg_dl == 111.0  # the concentration it travels with stays
+    assert reserved_fields(wire) == [ignored]
 
 
-def test_reserved_sensor_status_bits_are_refused() -> None:
-    wire = ACCU_CHEK_GUIDE_SO[:-2] + bytes.fromhex("0010")  # bit 12
-    with pytest.raises(ReservedValueError) as caught:
-        GlucoseMeasurement.from_bytes(wire)
-    assert caught.value.value == 0x1000
+def test_reserved_sensor_status_bits_are_ignored_on_receipt() -> None:
+    wire = ACCU_CHEK_GUIDE_SO[:-2] + bytes.fromhex("2010")  # bit 5 (too high) and bit 12 (RFU)
+    assert GlucoseMeasurement.from_bytes(wire).sensor_status == SensorStatus.RESULT_TOO_HIGH
+    assert reserved_fields(wire) == ["sensor status bits 0x1000"]
+
+
+def test_a_record_without_reserved_values_names_none() -> None:
+    assert all(reserved_fields(wire) == [] for wire, _ in GOLDEN)
+    assert reserved_fields(b"") == []
+
+
+def test_not_given_type_and_location_encode_as_zero_never_as_another_reserved_value() -> None:
+    record = GlucoseMeasurement(1, DateTime(2024, 1, 1), concentration=SFloat(95, -5))
+    assert bytes(record)[-1] == 0x00
+    assert GlucoseMeasurement.from_bytes(bytes(record)) == record
 
 
 def test_sensor_status_bits_decode_by_name() -> None:
@@ -259,9 +277,16 @@ def test_sensor_status_bits_decode_by_name() -> None:
     )
 
 
-def test_control_solution_is_recognised() -> None:
+def test_control_solution_type_and_location_decode() -> None:
     wire = CONTOUR_NEXT_ONE[:-1] + bytes([0x4A])  # control solution type and location
-    assert GlucoseMeasurement.from_bytes(wire).is_control_solution
+    record = GlucoseMeasurement.from_bytes(wire)
+    assert record.sample_type is SampleType.CONTROL_SOLUTION
+    assert record.sample_location is SampleLocation.CONTROL_SOLUTION
+
+
+def test_sequence_number_is_read_even_when_the_rest_does_not_decode() -> None:
+    assert sequence_number_of(CONTOUR_NEXT_ONE[:5]) == 30
+    assert sequence_number_of(b"\x13\x1e") is None
 
 
 # -- construction and meaning --------------------------------------------------------------
@@ -280,9 +305,10 @@ def test_construction_takes_plain_ints_for_enums() -> None:
     assert record.unit is ConcentrationUnit.MOL_PER_L
 
 
-def test_construction_refuses_half_a_concentration() -> None:
-    with pytest.raises(InconsistentFieldsError):
-        GlucoseMeasurement(1, DateTime(2024, 1, 1), concentration=SFloat(95, -5))
+def test_construction_refuses_a_type_or_location_without_a_concentration() -> None:
+    for half in ({"sample_type": SampleType.CAPILLARY_PLASMA}, {"sample_location": 1}):
+        with pytest.raises(InconsistentFieldsError):
+            GlucoseMeasurement(1, DateTime(2024, 1, 1), **half)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -112,9 +112,13 @@ REFUSALS = [
     ("0701", 7, ResponseCode.OP_CODE_NOT_SUPPORTED),
     ("0000", 0, ResponseCode.OP_CODE_NOT_SUPPORTED),
     ("ff", 0xFF, ResponseCode.OP_CODE_NOT_SUPPORTED),
-    # operators: missing, reserved, or wrong for the op code
+    # operators: missing, wrong for the op code, or reserved (a reserved operator is one no
+    # server supports: nRF5 SDK ble_gls.c answers operators >= RACP_OPERATOR_RFU_START (7)
+    # with RACP_RESPONSE_OPERATOR_UNSUPPORTED)
     ("01", 1, ResponseCode.INVALID_OPERATOR),
-    ("0107", 1, ResponseCode.INVALID_OPERATOR),
+    ("0107", 1, ResponseCode.OPERATOR_NOT_SUPPORTED),
+    ("04ff", 4, ResponseCode.OPERATOR_NOT_SUPPORTED),
+    ("0307", 3, ResponseCode.INVALID_OPERATOR),  # abort takes the null operator only
     ("0100", 1, ResponseCode.INVALID_OPERATOR),
     ("0400", 4, ResponseCode.INVALID_OPERATOR),
     ("0301", 3, ResponseCode.INVALID_OPERATOR),

@@ -13,7 +13,6 @@ from device.gls import (
     LengthError,
     NotRepresentableError,
     OutOfRangeError,
-    ReservedValueError,
     SFloat,
     SFloatSpecial,
 )
@@ -66,20 +65,23 @@ def test_special_values(raw: int, special: SFloatSpecial, as_float: float) -> No
     assert str(decoded) == special.value
 
 
-def test_reserved_raw_value_is_refused() -> None:
-    with pytest.raises(ReservedValueError) as caught:
-        SFloat.from_bytes(bytes.fromhex("0108"))
-    assert caught.value.value == RESERVED_SFLOAT_RAW
+def test_the_reserved_raw_value_is_kept_as_no_number() -> None:
+    """0x0801 is reserved by IEEE 11073-20601: a receiver keeps it as what it is."""
+    decoded = SFloat.from_bytes(bytes.fromhex("0108"))
+    assert decoded.special is SFloatSpecial.RESERVED
+    assert decoded.decimal is None and math.isnan(float(decoded))
+    assert decoded.raw == RESERVED_SFLOAT_RAW
 
 
-def test_every_raw_value_round_trips_or_is_the_reserved_one() -> None:
+def test_every_raw_value_round_trips() -> None:
     for raw in range(0x10000):
         wire = raw.to_bytes(2, "little")
-        if raw == RESERVED_SFLOAT_RAW:
-            with pytest.raises(ReservedValueError):
-                SFloat.from_bytes(wire)
-            continue
         assert bytes(SFloat.from_bytes(wire)) == wire, hex(raw)
+
+
+def test_no_number_encodes_as_the_reserved_value() -> None:
+    with pytest.raises(NotRepresentableError):
+        SFloat.from_value(-2047)
 
 
 @pytest.mark.parametrize("wire", ["", "01", "010203"])

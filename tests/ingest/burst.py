@@ -1,5 +1,6 @@
-"""Many bridges publishing at once, as fast as the broker takes it, each re-sending what
-stays unconfirmed: shared by the burst fault test and the ingest benchmark."""
+"""Many bridges publishing at once, as fast as the broker takes it, each through the real
+outbox and courier (tests.support.CourierBridge): shared by the burst fault test and the
+ingest benchmark."""
 
 from __future__ import annotations
 
@@ -10,100 +11,62 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import IO
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import ValidationError
+from device.store import OutboxEntry
+from tests.support import CourierBridge
 
-from core.contract import Confirmations, acks_topic, readings_topic
-from core.settings import MqttEndpoint
-
-# paho's window of unacknowledged publishes per bridge: large enough to keep the broker
-# busy, far below MQTT's 65,535 message ids.
-MAX_INFLIGHT = 1000
-# A bridge re-sends what is unconfirmed once no confirmation has come for this long.
-STALL_S = 3.0
+# A burst bridge's meter, as its outbox names it.
+BURST_METER = "burst"
 
 
-@dataclass
 class BurstBridge:
-    """A bridge with its batches already serialised; it publishes them all and collects
-    confirmations (and when each came)."""
+    """A bridge with its batches already serialised: `publish` puts them in its outbox, the
+    courier delivers them; when each was put and confirmed is kept for latency figures."""
 
-    bridge_id: str
-    url: str
-    payloads: dict[uuid.UUID, bytes]
-    sent_at: dict[uuid.UUID, float] = field(default_factory=dict)
-    confirmed_at: dict[uuid.UUID, float] = field(default_factory=dict)
-    resent: int = 0
+    def __init__(self, bridge_id: str, url: str, payloads: dict[uuid.UUID, bytes]) -> None:
+        self.bridge_id = bridge_id
+        self.payloads = payloads
+        self.sent_at: dict[uuid.UUID, float] = {}
+        self.bridge = CourierBridge(url, bridge_id)
 
-    def __post_init__(self) -> None:
-        endpoint = MqttEndpoint.parse(self.url)
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.bridge_id, protocol=mqtt.MQTTv5
-        )
-        self.client.username_pw_set(endpoint.username, endpoint.password)
-        self.client.max_inflight_messages_set(MAX_INFLIGHT)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
-        self.client.connect(endpoint.host, endpoint.port)
-        self.client.loop_start()
-        self.client.subscribe(acks_topic(self.bridge_id), qos=1)
-        if not self.subscribed.wait(10):
-            raise RuntimeError(f"{self.bridge_id} could not subscribe to its acks")
+    @property
+    def confirmed_at(self) -> dict[uuid.UUID, float]:
+        return self.bridge.confirmed_at
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            confirmations = Confirmations.model_validate_json(msg.payload)
-        except ValidationError:
-            return
+    @property
+    def resent(self) -> int:
+        return self.bridge.courier.resent
+
+    def publish(self, *batch_ids: uuid.UUID) -> None:
         now = time.monotonic()
-        with self.lock:
-            for ack in confirmations.batches:
-                self.confirmed_at.setdefault(ack.batch_id, now)
-
-    def publish(self, batch_id: uuid.UUID) -> mqtt.MQTTMessageInfo:
-        self.sent_at.setdefault(batch_id, time.monotonic())
-        return self.client.publish(readings_topic(self.bridge_id), self.payloads[batch_id], qos=1)
+        for batch_id in batch_ids:
+            self.sent_at.setdefault(batch_id, now)
+        self.bridge.put_entries(
+            [OutboxEntry(b, BURST_METER, 1, self.payloads[b]) for b in batch_ids]
+        )
 
     def unconfirmed(self) -> list[uuid.UUID]:
-        with self.lock:
-            return [b for b in self.payloads if b not in self.confirmed_at]
+        return [b for b in self.payloads if b not in self.confirmed_at]
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.bridge.close()
 
 
 def publish_all(bridges: list[BurstBridge]) -> None:
-    """Every batch once, waiting for the broker's PUBACKs (which do not mean stored)."""
-    infos = [b.publish(i) for b in bridges for i in b.payloads]
-    for info in infos:
-        info.wait_for_publish(120)
+    """Every batch into its bridge's outbox; the couriers start publishing at once."""
+    for bridge in bridges:
+        bridge.publish(*bridge.payloads)
 
 
 def until_confirmed(bridges: list[BurstBridge], timeout: float) -> None:
-    """Wait for every confirmation, re-sending whatever is unconfirmed when they stall."""
+    """Until every bridge's outbox is empty: each batch confirmed stored."""
     deadline = time.monotonic() + timeout
-    last_count, last_progress = -1, time.monotonic()
-    while True:
-        pending = [(b, i) for b in bridges for i in b.unconfirmed()]
-        if not pending:
-            return
-        if len(pending) != last_count:
-            last_count, last_progress = len(pending), time.monotonic()
-        elif time.monotonic() - last_progress > STALL_S:
-            for bridge, batch_id in pending:
-                bridge.publish(batch_id)
-                bridge.resent += 1
-            last_progress = time.monotonic()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(pending)} batches never confirmed")
-        time.sleep(0.1)
+    for bridge in bridges:
+        bridge.bridge.delivered(max(0.0, deadline - time.monotonic()))
+    missing = sum(len(b.unconfirmed()) for b in bridges)
+    if missing:
+        raise AssertionError(f"{missing} batches never confirmed")
 
 
 class WorkerProcesses:
