@@ -188,7 +188,9 @@ def test_an_admin_lists_held_records_across_patients_and_each_patient_sees_it(
     assert response.status_code == 200, response.text
     [item] = response.json()["items"]
     assert item["reason"] == "no_value" and item["patient_id"] == str(cast.patient.patient_id)
-    [(actor, patient, action, _address, _grant)] = audit_rows(cast.database_url, request_id)
+    [(actor, patient, action, _address, _grant, _outcome)] = audit_rows(
+        cast.database_url, request_id
+    )
     assert (actor, patient, action) == (
         cast["admin"].id,
         cast.patient.patient_id,

@@ -22,7 +22,8 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
-from core.contract import ALL_READINGS, ReadingsBatch
+from core.broker_roles import worker_user
+from core.contract import ALL_READINGS, ReadingsBatch, shared
 from core.settings import BridgeSettings, MqttEndpoint
 from device.uplink import Uplink, UplinkError
 from stack.local import state_dir
@@ -115,8 +116,8 @@ class TlsMosquitto(Mosquitto):
 def tls_broker(tmp_path: Path) -> Iterator[TlsMosquitto]:
     folder = state_dir() / "run" / f"tls-{uuid.uuid4().hex[:8]}"
     broker = TlsMosquitto(folder, certificates=_issue(tmp_path), tls_port=free_port())
-    broker.add_user(BRIDGE)
     broker.start()
+    broker.add_user(BRIDGE)  # provisioned on the running broker, as the API does
     yield broker
     broker.stop()
 
@@ -129,8 +130,9 @@ def _tls_url(broker: TlsMosquitto) -> str:
 def _listen(broker: TlsMosquitto, got: list[bytes], seen: threading.Event) -> mqtt.Client:
     """Ingest's side, in the clear: what reaches the readings topics."""
     endpoint = MqttEndpoint.parse(broker.url(INGEST_USER))
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.username_pw_set(endpoint.username, endpoint.password)
+    user = worker_user(INGEST_USER, 0)  # ingest worker 0; its client id is bound to its name
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, endpoint.password)
     subscribed = threading.Event()
     client.on_subscribe = lambda *_: subscribed.set()
 
@@ -141,7 +143,7 @@ def _listen(broker: TlsMosquitto, got: list[bytes], seen: threading.Event) -> mq
     client.on_message = on_message
     client.connect(endpoint.host, endpoint.port)
     client.loop_start()
-    client.subscribe(ALL_READINGS, qos=1)
+    client.subscribe(shared(ALL_READINGS, "tls-test"), qos=1)  # as ingest workers do
     assert subscribed.wait(DELIVERY_WAIT_S)
     return client
 
