@@ -7,6 +7,14 @@ until the connection drops, wait a backoff delay (core.backoff), connect again. 
 stays under a second, so the bridge is back within a second of the broker's return.
 Confirmations and PUBACK reason codes are handed to listeners from that thread; they must
 hand them on, not block. `mqtts://` connects over TLS, trusting the CA file given.
+
+On a RabbitMQ cluster (`broker="rabbitmq"`) the bridge speaks MQTT 3.1.1 (all its MQTT
+plugin speaks) with a persistent session, whose acks queue is a quorum queue replicated on
+every node, and its URL lists the nodes (`mqtt://user:pw@host1:port1,host2:port2,...`): the
+loop moves on to the next node whenever a connection fails or drops, so a bridge whose node
+dies is back on another within a second, its session (and acks) waiting there. Retained
+messages and last wills are per node there, so the bridge publishes no status: whether it is
+online is the broker's list of connections, and what it delivered is the database's.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from core.contract import (
     readings_topic,
     status_topic,
 )
-from core.settings import MqttEndpoint
+from core.settings import BrokerKind, MqttEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +97,12 @@ class Uplink:
         client_id: str | None = None,
         *,
         ca_file: Path | None = None,
+        broker: BrokerKind = "mosquitto",
     ) -> None:
         self.bridge_id = bridge_id
+        self.broker = broker
         self.endpoint = MqttEndpoint.parse(mqtt_url, tls_allowed=True)
+        self.node = 0  # which of the endpoint's nodes the loop connects to next
         self.acks: OrderedDict[uuid.UUID, BatchAck] = OrderedDict()
         self.on_ack: Callable[[BatchAck], None] | None = None
         self.on_ready: Callable[[], None] | None = None
@@ -103,16 +114,24 @@ class Uplink:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._rng = random.Random()  # noqa: S311 - jitter, not secrecy
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or bridge_id, protocol=mqtt.MQTTv5
-        )
+        if broker == "rabbitmq":
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id or bridge_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+            )
+        else:
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=client_id or bridge_id, protocol=mqtt.MQTTv5
+            )
+            self.client.will_set(
+                status_topic(bridge_id), status_payload(bridge_id, "offline"), qos=1, retain=True
+            )
         if self.endpoint.username:
             self.client.username_pw_set(self.endpoint.username, self.endpoint.password)
         self.client.max_inflight_messages_set(MAX_INFLIGHT_PUBLISHES)
         self.client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
-        self.client.will_set(
-            status_topic(bridge_id), status_payload(bridge_id, "offline"), qos=1, retain=True
-        )
         if self.endpoint.tls:
             # The broker's certificate must chain to the CA given (or the system's) and name
             # the host: paho's defaults (CERT_REQUIRED, hostname checked).
@@ -134,6 +153,8 @@ class Uplink:
             return
         self.connections += 1
         client.subscribe(acks_topic(self.bridge_id), qos=1)
+        if self.broker == "rabbitmq":
+            return  # no retained status there (see the module's docstring)
         client.publish(
             status_topic(self.bridge_id),
             status_payload(self.bridge_id, "online"),
@@ -176,11 +197,13 @@ class Uplink:
 
     def _network(self) -> None:
         attempt = 0
+        nodes = self.endpoint.nodes
         while not self._stopping.is_set():
+            host, port = nodes[self.node % len(nodes)]
             try:
-                self.client.connect(self.endpoint.host, self.endpoint.port, KEEPALIVE_S)
+                self.client.connect(host, port, KEEPALIVE_S)
             except OSError as exc:  # refused, unreachable, or a certificate not trusted
-                log.info("broker %s:%s: %s", self.endpoint.host, self.endpoint.port, exc)
+                log.info("broker %s:%s: %s", host, port, exc)
             else:
                 while not self._stopping.is_set():
                     if self.client.loop(LOOP_TIMEOUT_S) != mqtt.MQTT_ERR_SUCCESS:
@@ -190,6 +213,11 @@ class Uplink:
                 self.ready.clear()
             if self._stopping.is_set():
                 break
+            # A cluster's next node: the one this connection failed on or left may be gone.
+            self.node = (self.node + 1) % len(nodes)
+            if attempt == 0 and len(nodes) > 1:
+                attempt += 1
+                continue  # another node is worth trying at once
             delay = backoff_delay(
                 attempt, base_s=RECONNECT_BASE_S, cap_s=RECONNECT_CAP_S, rng=self._rng
             )
@@ -221,7 +249,7 @@ class Uplink:
         """Say "offline" (retained), disconnect cleanly, stop the network thread."""
         if self._thread is None:
             return
-        if self.ready.is_set():
+        if self.ready.is_set() and self.broker != "rabbitmq":
             info = self.client.publish(
                 status_topic(self.bridge_id),
                 status_payload(self.bridge_id, "offline"),

@@ -173,6 +173,7 @@ def user_create(email: str, display_name: str, role: str, password: str) -> None
 def ingest(workers: int, index: int) -> None:
     """Consume reading batches from the broker into TimescaleDB."""
     from core.settings import IngestSettings
+    from ingest.amqp_worker import AmqpWorker
     from ingest.worker import Worker
     from stack.workers import supervise
 
@@ -182,7 +183,9 @@ def ingest(workers: int, index: int) -> None:
         with contextlib.suppress(KeyboardInterrupt):
             supervise(workers)
         return
-    worker = Worker(settings, index)
+    worker = (
+        AmqpWorker(settings, index) if settings.broker == "rabbitmq" else Worker(settings, index)
+    )
     if settings.metrics_port:
         worker.metrics.serve(settings.metrics_port + index)
     # Ctrl-C or SIGTERM: finish the batch in hand, then stop (its session stays).
@@ -220,6 +223,19 @@ def api() -> None:
 def demo() -> None:
     """Start the whole system on this machine with demo patients; Ctrl-C stops it."""
     from stack.demo import run
+
+    _stop_on_sigterm()
+    try:
+        run()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+@cli.command()
+def cluster() -> None:
+    """Start the clustered deployment here: three RabbitMQ nodes, the database, two ingest
+    workers and the API, on loopback; Ctrl-C stops it."""
+    from stack.cluster import run
 
     _stop_on_sigterm()
     try:
