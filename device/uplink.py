@@ -223,6 +223,10 @@ class Uplink:
             )
             attempt += 1
             self._stopping.wait(delay)
+        # Closing: this thread owns the client, so it says goodbye; paho closes the socket
+        # once the DISCONNECT is written.
+        self.client.disconnect()
+        self.client.loop(LOOP_TIMEOUT_S)
 
     def start(self, wait: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> Uplink:
         self._thread = threading.Thread(
@@ -259,7 +263,6 @@ class Uplink:
             deadline = time.monotonic() + CLOSE_TIMEOUT_S
             while not info.is_published() and time.monotonic() < deadline and self.ready.is_set():
                 time.sleep(LOOP_TIMEOUT_S / 10)
-        self.client.disconnect()
         self._stopping.set()
         self._thread.join(CONNECT_TIMEOUT_S)
         self._thread = None
