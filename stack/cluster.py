@@ -1,5 +1,6 @@
 """`glucobridge cluster`: the clustered deployment on one machine, all on loopback: three
-RabbitMQ nodes (stack.rabbitmq), PostgreSQL + TimescaleDB, two ingest workers consuming the
+RabbitMQ nodes (stack.rabbitmq), a PostgreSQL + TimescaleDB primary and its synchronous
+standby (stack.postgres.start_standby), two ingest workers consuming the
 readings' quorum queue over AMQP, and the API. The same shape a deployment across machines
 has (README, "Three machines"), for the cluster tests and for anyone to try.
 """
@@ -15,13 +16,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import db
 from core.settings import IngestSettings
 from stack.local import register_bridge, state_dir
-from stack.postgres import Postgres
+from stack.postgres import Postgres, failover_url, replicated_pair, start_standby
 from stack.proc import free_port, port_open
 from stack.rabbitmq import RabbitCluster
 
@@ -33,10 +34,9 @@ class ClusterServices:
     rabbit: RabbitCluster
     postgres: Postgres
     root: Path
-
-    @property
-    def database_url(self) -> str:
-        return self.postgres.url
+    database_url: str
+    # Every database server: the primary, then its standby when there is one.
+    servers: list[Postgres] = field(default_factory=list)
 
     def add_bridge(self, bridge_id: str, patient_id: uuid.UUID | None = None) -> str:
         """Register a bridge to a patient (a new one when none is named) and provision its
@@ -64,21 +64,34 @@ class ClusterServices:
 
 
 @contextlib.contextmanager
-def local_cluster(name: str) -> Iterator[ClusterServices]:
-    """Start the three nodes and the database, apply migrations, stop everything on exit."""
+def local_cluster(name: str, *, standby: bool = False) -> Iterator[ClusterServices]:
+    """Start the three nodes and the database (with `standby`, a primary and a synchronous
+    standby, reached through one connection string naming both), apply migrations, stop
+    everything on exit."""
     root = state_dir() / "run" / f"{name}-{os.getpid()}"
     rabbit = RabbitCluster(root / "rabbitmq")
-    postgres = Postgres(root / "postgres")
+    servers: list[Postgres] = []
     try:
-        postgres.start()
-        db.upgrade(postgres.url)
+        if standby:
+            primary, second = replicated_pair(root / "database")
+            servers = [primary, second]
+            primary.start()
+            start_standby(second, primary)
+            database_url = failover_url(primary, second)
+        else:
+            primary = Postgres(root / "postgres")
+            servers = [primary]
+            primary.start()
+            database_url = primary.url
+        db.upgrade(database_url)
         rabbit.start()
-        yield ClusterServices(rabbit, postgres, root)
+        yield ClusterServices(rabbit, primary, root, database_url, servers)
     finally:
         rabbit.stop()
-        postgres.stop()
-        if postgres.home != postgres.root:
-            shutil.rmtree(postgres.home, ignore_errors=True)
+        for server in reversed(servers):
+            server.stop()
+            if server.home != server.root:
+                shutil.rmtree(server.home, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -96,7 +109,7 @@ def spawn_worker(services: ClusterServices, index: int, log: Path) -> subprocess
 
 def run() -> None:
     """`glucobridge cluster`: start everything, print the endpoints, run until Ctrl-C."""
-    with local_cluster("cluster") as services:
+    with local_cluster("cluster", standby=True) as services:
         logs = services.root / "logs"
         logs.mkdir(exist_ok=True)
         procs = [spawn_worker(services, i, logs / f"ingest-{i}.log") for i in range(INGEST_WORKERS)]
@@ -123,7 +136,9 @@ def run() -> None:
             for node in rabbit.nodes:
                 print(f"  {node.name}: AMQP {node.amqp_port}, MQTT {node.mqtt_port}")
             print(f"  ingest workers: {INGEST_WORKERS}, GLUCOBRIDGE_AMQP_URL={rabbit.ingest_url}")
-            print(f"  database: {services.database_url}")
+            primary, standby = services.servers
+            print(f"  database: primary :{primary.port}, synchronous standby :{standby.port}")
+            print(f"  GLUCOBRIDGE_DATABASE_URL={services.database_url}")
             print(f"  API: http://127.0.0.1:{api_port}")
             print(f"  logs: {logs}")
             print("  a bridge: GLUCOBRIDGE_BROKER=rabbitmq, its URL lists every node's MQTT port")
