@@ -13,8 +13,9 @@ plugin speaks) with a persistent session, whose acks queue is a quorum queue rep
 every node, and its URL lists the nodes (`mqtt://user:pw@host1:port1,host2:port2,...`): the
 loop moves on to the next node whenever a connection fails or drops, so a bridge whose node
 dies is back on another within a second, its session (and acks) waiting there. Retained
-messages and last wills are per node there, so the bridge publishes no status: whether it is
-online is the broker's list of connections, and what it delivered is the database's.
+messages and last wills are per node there, so instead of a retained status with a will the
+bridge sends a status heartbeat (QoS 0, not retained) every HEARTBEAT_S while connected, and
+ingest records when it last heard one (`bridges.last_seen_at`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ MAX_KEPT_ACKS = 10_000
 # below the 65,535 message ids MQTT has; the courier keeps fewer batches than this unconfirmed.
 MAX_INFLIGHT_PUBLISHES = 100
 MAX_QUEUED_PUBLISHES = 10_000
+# On a RabbitMQ cluster: a status heartbeat this often while connected (ingest records when
+# it last heard one; retained messages and last wills do not survive a node there).
+HEARTBEAT_S = 30.0
 # How long closing waits for the "offline" status to reach the broker.
 CLOSE_TIMEOUT_S = 2.0
 
@@ -103,6 +107,8 @@ class Uplink:
         self.broker = broker
         self.endpoint = MqttEndpoint.parse(mqtt_url, tls_allowed=True)
         self.node = 0  # which of the endpoint's nodes the loop connects to next
+        self.heartbeat_s = HEARTBEAT_S
+        self._last_heartbeat = 0.0
         self.acks: OrderedDict[uuid.UUID, BatchAck] = OrderedDict()
         self.on_ack: Callable[[BatchAck], None] | None = None
         self.on_ready: Callable[[], None] | None = None
@@ -154,7 +160,8 @@ class Uplink:
         self.connections += 1
         client.subscribe(acks_topic(self.bridge_id), qos=1)
         if self.broker == "rabbitmq":
-            return  # no retained status there (see the module's docstring)
+            self._heartbeat()  # no retained status there (see the module's docstring)
+            return
         client.publish(
             status_topic(self.bridge_id),
             status_payload(self.bridge_id, "online"),
@@ -193,6 +200,12 @@ class Uplink:
         if self.on_published is not None:
             self.on_published(mid, int(reason.value))
 
+    def _heartbeat(self) -> None:
+        self._last_heartbeat = time.monotonic()
+        self.client.publish(
+            status_topic(self.bridge_id), status_payload(self.bridge_id, "online"), qos=0
+        )
+
     # -- the network loop --------------------------------------------------------------
 
     def _network(self) -> None:
@@ -210,6 +223,11 @@ class Uplink:
                         break
                     if self.ready.is_set():
                         attempt = 0
+                        if (
+                            self.broker == "rabbitmq"
+                            and time.monotonic() - self._last_heartbeat >= self.heartbeat_s
+                        ):
+                            self._heartbeat()
                 self.ready.clear()
             if self._stopping.is_set():
                 break

@@ -29,7 +29,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from core.backoff import backoff_delay
 from core.broker_roles import INGEST_USER, worker_user
-from core.contract import BatchAck, Confirmations, acks_topic
+from core.contract import BatchAck, Confirmations, acks_topic, bridge_of
 from core.intake import (
     BatchOutcome,
     DecodedBatch,
@@ -42,8 +42,13 @@ from ingest.metrics import IngestMetrics
 
 log = logging.getLogger("glucobridge.ingest")
 
-# The queue stack.rabbitmq declares, bound to the exchange the MQTT plugin publishes to.
+# The queues stack.rabbitmq declares, bound to the exchange the MQTT plugin publishes to:
+# the readings, and the bridges' status heartbeats.
 READINGS_QUEUE = "glucobridge.readings"
+STATUS_QUEUE = "glucobridge.status"
+STATUS_PREFETCH = 500
+# A heartbeat heard: the bridge is online now (the server's clock, not the bridge's).
+_HEARD = "UPDATE bridges SET last_seen_at = now() WHERE id = ANY(%s)"
 EXCHANGE = "amq.topic"
 # Unacknowledged deliveries the broker may hand one worker: a write's worth and more, so the
 # next batch is already here when one commits.
@@ -115,6 +120,9 @@ class AmqpWorker:
         self.first = index % len(self.endpoint.nodes)  # spread workers over the nodes
         self.connection: pika.BlockingConnection | None = None
         self.channel: BlockingChannel | None = None
+        # Heartbeats heard and not yet recorded: (bridge id, delivery tag on status_channel).
+        self.heard: list[tuple[str | None, int]] = []
+        self.status_channel: BlockingChannel | None = None
 
     @property
     def ready(self) -> bool:
@@ -155,6 +163,11 @@ class AmqpWorker:
                 self.channel = self.connection.channel()
                 self.channel.basic_qos(prefetch_count=PREFETCH)
                 self.channel.basic_consume(READINGS_QUEUE, self._on_message, auto_ack=False)
+                # Heartbeats on a channel of their own: its delivery tags, acknowledged
+                # together, can never cover a reading not yet committed.
+                self.status_channel = self.connection.channel()
+                self.status_channel.basic_qos(prefetch_count=STATUS_PREFETCH)
+                self.status_channel.basic_consume(STATUS_QUEUE, self._on_status, auto_ack=False)
                 self.subscribed = True
                 log.info("consuming %s as %s", READINGS_QUEUE, self.user)
                 return
@@ -169,8 +182,9 @@ class AmqpWorker:
     def _drop(self) -> None:
         """Forget the connection: its unacknowledged deliveries go back to the queue."""
         self.subscribed = False
-        self.inbox, self.inbox_bytes = [], 0
+        self.inbox, self.inbox_bytes, self.heard = [], 0, []
         connection, self.connection, self.channel = self.connection, None, None
+        self.status_channel = None
         if connection is not None and connection.is_open:
             with contextlib.suppress(*_LINK_ERRORS, OSError):
                 connection.close()
@@ -188,6 +202,38 @@ class AmqpWorker:
         )
         self.inbox_bytes += len(body)
 
+    def _on_status(
+        self,
+        _channel: BlockingChannel,
+        method: Any,
+        _properties: pika.BasicProperties,
+        _body: bytes,
+    ) -> None:
+        # The routing key names the bridge (the broker let only that bridge publish there);
+        # the payload, the bridge's own word, is not needed.
+        self.heard.append((bridge_of(topic_of(method.routing_key)), method.delivery_tag))
+
+    def _record_heard(
+        self, conn: psycopg.Connection[tuple[object, ...]] | None
+    ) -> psycopg.Connection[tuple[object, ...]] | None:
+        """When each bridge heard from was last heard; heartbeats acknowledged after."""
+        bridges = sorted({b for b, _tag in self.heard if b is not None})
+        try:
+            if conn is None or conn.closed:
+                conn = psycopg.connect(self.settings.database_url)
+            conn.execute(_HEARD, (bridges,))
+            conn.commit()
+        except psycopg.OperationalError as exc:
+            log.warning("database unavailable for heartbeats (%s)", exc)
+            if conn is not None:
+                conn.close()
+            self._pump(POLL_S)  # the readings path retries with backoff; this waits a poll
+            return None
+        assert self.status_channel is not None
+        self.status_channel.basic_ack(self.heard[-1][1], multiple=True)
+        self.heard = []
+        return conn
+
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> None:
         conn: psycopg.Connection[tuple[object, ...]] | None = None
@@ -198,6 +244,8 @@ class AmqpWorker:
                     batch = self._take_batch()
                     if batch:
                         conn = self._store_until_committed(conn, batch)
+                    elif self.heard:
+                        conn = self._record_heard(conn)
                     else:
                         self._pump(self._until_batch_due())
                 except _LINK_ERRORS as exc:

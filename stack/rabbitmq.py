@@ -17,6 +17,9 @@ What the deployment needs from the broker, set before any bridge connects:
   queue has the message on a majority of nodes. Ingest workers consume it over AMQP
   (`ingest.amqp_worker`) and publish confirmations to `amq.topic`, which the MQTT plugin
   delivers to the bridge's acks subscription.
+- Bridges' status heartbeats land in `glucobridge.status` (bounded); ingest records when it
+  last heard each bridge (`bridges.last_seen_at`): retained messages and last wills are per
+  node on RabbitMQ, so online status cannot rest on them.
 - An alternate exchange on `amq.topic` (`glucobridge.unroutable`, its own quorum queue,
   bounded): a publish that matches no binding would otherwise be PUBACKed and dropped.
 - Users and permissions from the same trust rules as Mosquitto's (core.broker_roles): a
@@ -48,7 +51,7 @@ from urllib.parse import quote
 
 from core.broker_roles import ALERTS_USER, INGEST_USER, worker_user
 from core.contract import TOPIC_ROOT
-from ingest.amqp_worker import EXCHANGE, READINGS_QUEUE, routing_key
+from ingest.amqp_worker import EXCHANGE, READINGS_QUEUE, STATUS_QUEUE, routing_key
 from stack.proc import StackError, free_port, port_open, spawn, stop, tail
 
 # Debian's package puts the server's scripts here; the wrapper in /usr/sbin insists on
@@ -76,6 +79,9 @@ ADMIN_USER: Final = "glucobridge-admin"
 
 _ROOT_KEY = re.escape(routing_key(TOPIC_ROOT))
 READINGS_BINDING: Final = f"{routing_key(TOPIC_ROOT)}.bridges.*.readings"
+STATUS_BINDING: Final = f"{routing_key(TOPIC_ROOT)}.bridges.*.status"
+# Heartbeats kept while no worker reads them: only the newest matter.
+STATUS_MAX = 10_000
 
 
 def password_hash(password: str) -> str:
@@ -136,7 +142,7 @@ def service_definitions(
     """The admin, ingest workers and alerts users; the readings queue, the alternate
     exchange and its queue, their bindings and policies. Imported once all nodes have
     joined, so the quorum queues start with a member on every node."""
-    readings = re.escape(READINGS_QUEUE)
+    consumed = f"{re.escape(READINGS_QUEUE)}|{re.escape(STATUS_QUEUE)}"
     workers = [worker_user(INGEST_USER, i) for i in range(ingest_workers)]
     quorum = {"x-queue-type": "quorum", "x-quorum-initial-group-size": NODES}
     return {
@@ -148,7 +154,7 @@ def service_definitions(
         "vhosts": [{"name": VHOST}],
         "permissions": [
             _permission(ADMIN_USER, ".*", ".*", ".*"),
-            *(_permission(w, NOTHING, r"^amq\.topic$", f"^{readings}$") for w in workers),
+            *(_permission(w, NOTHING, r"^amq\.topic$", f"^({consumed})$") for w in workers),
             _permission(ALERTS_USER, NOTHING, r"^amq\.topic$", NOTHING),
         ],
         "topic_permissions": [
@@ -177,6 +183,10 @@ def service_definitions(
             for name, arguments in (
                 (READINGS_QUEUE, quorum),
                 (UNROUTABLE_QUEUE, {**quorum, "x-max-length": UNROUTABLE_MAX}),
+                (
+                    STATUS_QUEUE,
+                    {**quorum, "x-max-length": STATUS_MAX, "x-overflow": "drop-head"},
+                ),
             )
         ],
         "bindings": [
@@ -186,6 +196,14 @@ def service_definitions(
                 "destination": READINGS_QUEUE,
                 "destination_type": "queue",
                 "routing_key": READINGS_BINDING,
+                "arguments": {},
+            },
+            {
+                "source": EXCHANGE,
+                "vhost": VHOST,
+                "destination": STATUS_QUEUE,
+                "destination_type": "queue",
+                "routing_key": STATUS_BINDING,
                 "arguments": {},
             },
             {

@@ -5,13 +5,16 @@ confirmations back on the bridge's MQTT subscription."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import pika
+import psycopg
 
+from device.uplink import Uplink
 from ingest.amqp_worker import AmqpWorker
 from stack.cluster import ClusterServices
 from stack.rabbitmq import READINGS_QUEUE, UNROUTABLE_QUEUE
-from tests.support import CourierBridge, batch, readings, stored_identities
+from tests.support import CourierBridge, batch, readings, stored_identities, wait_for
 
 
 def test_a_bridge_on_any_node_is_stored_once_and_confirmed(
@@ -68,3 +71,29 @@ def test_a_publish_nothing_is_bound_for_is_kept(services: ClusterServices) -> No
     finally:
         connection.close()
     assert (key, b"kept") in kept
+
+
+def _last_seen(database_url: str, bridge_id: str) -> datetime | None:
+    with psycopg.connect(database_url) as conn:
+        query = "SELECT last_seen_at FROM bridges WHERE id = %s"
+        row = conn.execute(query, (bridge_id,)).fetchone()
+        assert row is not None
+        return row[0] if isinstance(row[0], datetime) else None
+
+
+def test_a_connected_bridge_is_seen_online_without_retained_messages(
+    services: ClusterServices, amqp_worker: AmqpWorker
+) -> None:
+    """Retained messages and wills are per node on RabbitMQ: online status is the time
+    ingest last heard the bridge's heartbeat, kept in the database."""
+    services.add_bridge("home-heartbeat")
+    assert _last_seen(services.database_url, "home-heartbeat") is None
+    uplink = Uplink(
+        services.rabbit.bridge_url("home-heartbeat", first=2), "home-heartbeat", broker="rabbitmq"
+    )
+    uplink.heartbeat_s = 0.2
+    with uplink:
+        wait_for(lambda: _last_seen(services.database_url, "home-heartbeat") is not None)
+        first = _last_seen(services.database_url, "home-heartbeat")
+        assert first is not None
+        wait_for(lambda: (_last_seen(services.database_url, "home-heartbeat") or first) > first)
