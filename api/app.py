@@ -24,6 +24,7 @@ from api import (
     pages,
     patients,
     problems,
+    reading_annotations,
     readings,
     trends,
     users,
@@ -57,7 +58,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     audit.install(app)
     headers.install(app)
     routers = (auth, users, patients, displays, care_team, readings, held_records, exports)
-    for module in (*routers, imports, audit, nightscout):
+    for module in (*routers, reading_annotations, imports, audit, nightscout):
         app.include_router(module.router)
     # Every route of these routers is patient-scoped: the access check (grant with this
     # scope, audit row) runs before the route's own dependencies.
