@@ -11,10 +11,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import (
     alerts_routes,
+    archives,
     audit,
     auth,
     care_team,
     displays,
+    erasure,
     exports,
     fhir,
     headers,
@@ -30,6 +32,7 @@ from api import (
     users,
 )
 from api.access import CARE_PLAN_ROLES, require_patient
+from api.record_jobs import RecordJobs
 from core.settings import ApiSettings
 
 # Enough for a few dozen concurrent requests on one process; PostgreSQL allows 100.
@@ -43,9 +46,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
         await pool.open(wait=True)
         app.state.pool = pool
         app.state.settings = settings
+        # Archives and erasures run beside the requests; a job a stopped process left is
+        # taken up again here.
+        jobs = RecordJobs(pool, settings)
+        app.state.record_jobs = jobs
+        jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()
             await pool.close()
 
     app = FastAPI(
@@ -58,7 +67,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     audit.install(app)
     headers.install(app)
     routers = (auth, users, patients, displays, care_team, readings, held_records, exports)
-    for module in (*routers, reading_annotations, imports, audit, nightscout):
+    for module in (*routers, reading_annotations, archives, erasure, imports, audit, nightscout):
         app.include_router(module.router)
     # Every route of these routers is patient-scoped: the access check (grant with this
     # scope, audit row) runs before the route's own dependencies.
