@@ -59,6 +59,21 @@ JOIN readings r
 WHERE NOT m.excluded AND m.corrected_at IS NOT NULL
   AND NOT r.control AND NOT r.awaiting_claim;
 
+-- Alerts as they stand after the patient's marks: an alert on readings (it has an extreme)
+-- whose every reading in its episode is excluded is withdrawn from the history, the live
+-- stream and the pages (the archive keeps it).
+CREATE VIEW counted_alerts AS
+SELECT a.* FROM alerts a
+WHERE a.extreme_mg_dl IS NULL
+   OR NOT EXISTS (
+       SELECT 1 FROM reading_marks m
+       WHERE m.patient_id = a.patient_id AND m.excluded
+         AND m.reading_at BETWEEN a.started_at AND a.last_at)
+   OR EXISTS (
+       SELECT 1 FROM counted_readings r
+       WHERE r.patient_id = a.patient_id
+         AND r.measured_at BETWEEN a.started_at AND a.last_at);
+
 -- The series index now carries the identity too, so the anti-join above is answered from
 -- the index alone.
 DROP INDEX readings_counted_series;

@@ -89,6 +89,9 @@ def _views(api: httpx.Client, patient: uuid.UUID, auth: dict[str, str]) -> dict[
         got = api.get(f"/api/v1/patients/{patient}/{path}", params=params, headers=auth)
         assert got.status_code == 200, (name, got.text)
         found[name] = _anonymous(got.json())
+    alerts = api.get(f"/api/v1/patients/{patient}/alerts", headers=auth)
+    assert alerts.status_code == 200, alerts.text
+    found["alerts"] = [(a["kind"], a["extreme_mg_dl"]) for a in alerts.json()["items"]]
     return found
 
 
@@ -120,6 +123,14 @@ def twins(database: str, api: httpx.Client) -> tuple[uuid.UUID, uuid.UUID, datet
         database, patient, [*rows, Row(family_at, FAMILY_VALUE, meal="before_meal")], serial=SERIAL
     )
     insert(database, twin, rows, serial=SERIAL)
+    with psycopg.connect(database) as conn:
+        # The level-2 low the family reading raised, as the alerts worker records one.
+        conn.execute(
+            "INSERT INTO alerts (patient_id, kind, level, audience, delivery, started_at,"
+            " last_at, extreme_mg_dl, readings) VALUES (%s, 'low', 2, 'patient', 'page',"
+            " %s, %s, %s, 1)",
+            (patient, family_at, family_at, FAMILY_VALUE),
+        )
     return patient, twin, family_at
 
 
@@ -183,6 +194,11 @@ def test_a_reading_marked_not_mine_counts_nowhere_until_the_mark_is_undone(
     listed = api.get(f"/api/v1/patients/{patient}/readings/annotations", headers=me).json()
     (mark,) = listed["items"]
     assert mark["note"] == "my brother tried the meter" and mark["undone_at"] is not None
+    # The patient sees who marked and who undid, in their access log.
+    log = api.get(f"/api/v1/patients/{patient}/access-log", params={"limit": 500}, headers=me)
+    assert log.status_code == 200, log.text
+    actions = {(e["action"], e["actor_role"]) for e in log.json()["items"]}
+    assert {("annotate_reading", "patient"), ("undo_annotation", "clinician")} <= actions
 
 
 def test_a_bulk_exclusion_of_a_meter_between_two_instants(
