@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api import paging
 from api.access import CarePlanAccess, ReadingsAccess
+from api.fields import Name, Note
 from api.paging import Cursor, Limit, Page
 from api.problems import PATIENT_RESPONSES, conflict, invalid, not_found, require_zoned
 from api.state import pool_of
@@ -32,8 +33,6 @@ router = APIRouter(prefix="/api/v1", tags=["annotations"])
 
 Kind = Literal["not_mine", "control_solution", "wrong_time", "note"]
 ExcludingKind = Literal["not_mine", "control_solution"]
-# A note is a sentence or two; a bound keeps a page of marks one response.
-MAX_NOTE = 2000
 # A bulk exclusion reaches at most a year of one meter's readings: more is a mistake.
 MAX_BULK = 20_000
 
@@ -43,7 +42,7 @@ class AnnotationIn(BaseModel):
     corrected_at: datetime | None = Field(
         default=None, description="wrong_time only: when the reading really happened"
     )
-    note: str | None = Field(default=None, max_length=MAX_NOTE, description="why")
+    note: Note | None = Field(default=None, description="why")
 
     @model_validator(mode="after")
     def _corrected_only_for_wrong_time(self) -> AnnotationIn:
@@ -69,11 +68,11 @@ class Annotation(BaseModel):
 
 
 class BulkExclusionIn(BaseModel):
-    device: str = Field(min_length=1, max_length=200, description="the meter's serial")
+    device: Name = Field(description="the meter's serial")
     start: datetime = Field(description="from this stored instant (inclusive)")
     end: datetime = Field(description="until this stored instant (exclusive)")
     kind: ExcludingKind = "not_mine"
-    note: str | None = Field(default=None, max_length=MAX_NOTE)
+    note: Note | None = None
 
 
 class BulkExclusion(BaseModel):

@@ -156,6 +156,7 @@ def test_the_archive_holds_every_item_of_the_record(client: httpx.Client, cast: 
         assert [(e["actor_user_id"], e["actor_name"]) for e in looked] == [
             (str(cast["clinician_via_clinic"].id), "Test clinician_via_clinic")
         ]
+        assert {"annotate_reading", "request_archive"} <= {e["action"] for e in log}
         assert {m["serial"] for m in _json(archive, "meters.json")} == {
             "SN-METER-9",
             "CGM-SENSOR-4",
@@ -168,6 +169,14 @@ def test_the_archive_holds_every_item_of_the_record(client: httpx.Client, cast: 
         everything = b"".join(archive.read(n) for n in names)
         assert b"uploader_sha" not in everything and b"token_sha1" not in everything
 
+    # The patient reads in their access log that the archive was built and downloaded.
+    log = client.get(
+        f"/api/v1/patients/{patient.patient_id}/access-log",
+        params={"limit": 500},
+        headers=patient.auth,
+    ).json()["items"]
+    actions = {(e["action"], e["actor_kind"]) for e in log}
+    assert {("archive_built", "system"), ("download_archive", "user")} <= actions
     # The download is the patient's alone, and it says when it is no longer there.
     other = client.get(ready["download"], headers=cast["clinician_via_clinic"].auth)
     assert other.status_code == 404
