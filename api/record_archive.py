@@ -68,6 +68,16 @@ PARTS: tuple[Part, ...] = (
         ).replace("to_jsonb(t)", "to_jsonb(t) - 'raw_record' - 'raw_context'"),
     ),
     Part(
+        "set_aside.json",
+        "Messages your devices or apps sent that could not be read at all, with the reason "
+        "and the message as received (hex).",
+        _rows(
+            "SELECT id, received_at, topic, sender, reason, encode(payload, 'hex') AS payload_hex"
+            " FROM dead_letters WHERE patient_id = %(patient)s",
+            "id",
+        ),
+    ),
+    Part(
         "alerts.json",
         "Alerts raised on your readings (lows, highs, a meter not synced) and who acknowledged.",
         _rows("SELECT * FROM alerts WHERE patient_id = %(patient)s", "id"),

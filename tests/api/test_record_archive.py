@@ -83,6 +83,12 @@ def _seed(client: httpx.Client, cast: Cast) -> dict[str, Any]:
             "INSERT INTO bridges (id, patient_id, label) VALUES ('home-archive-1', %s, 'hall')",
             (pid,),
         )
+        conn.execute(
+            "INSERT INTO dead_letters (topic, sender, payload, reason, patient_id)"
+            " VALUES ('glucose/v1/bridges/home-archive-1/readings', 'home-archive-1', %s,"
+            " 'not JSON', %s)",
+            (b"\xff\xfe", pid),
+        )
         grants = {
             str(r[0]) for r in conn.execute("SELECT id FROM grants WHERE patient_id = %s", (pid,))
         }
@@ -148,6 +154,8 @@ def test_the_archive_holds_every_item_of_the_record(client: httpx.Client, cast: 
         (held,) = _json(archive, "held_records.json")
         assert held["id"] == expected["held"] and held["raw_record_hex"] == "0b0100e40701"
         assert [a["id"] for a in _json(archive, "alerts.json")] == [expected["alert"]]
+        (aside,) = _json(archive, "set_aside.json")
+        assert (aside["reason"], aside["payload_hex"]) == ("not JSON", "fffe")
         grants = _json(archive, "grants.json")
         assert {g["id"] for g in grants} == expected["grants"]
         assert {g["status"] for g in grants} >= {"active", "revoked"}
