@@ -95,6 +95,9 @@ _DELETE = (
     "DELETE FROM alert_thresholds WHERE patient_id = %(patient)s",
     "DELETE FROM held_records WHERE patient_id = %(patient)s",
     "DELETE FROM dead_letters WHERE patient_id = %(patient)s",
+    # What the patient's bridges sent that could not be placed names no patient, only them.
+    "DELETE FROM dead_letters WHERE sender IN"
+    " (SELECT id FROM bridges WHERE patient_id = %(patient)s)",
     "DELETE FROM meter_syncs WHERE patient_id = %(patient)s",
     "DELETE FROM meters WHERE patient_id = %(patient)s",
     "DELETE FROM nightscout_follower_tokens WHERE grant_id IN"

@@ -86,8 +86,13 @@ class RecordJobs:
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
-            worked = await self._one_archive()
-            await self._erasures()
+            try:
+                worked = await self._one_archive()
+                await self._erasures()
+            except psycopg.Error as exc:
+                # The database away (a restart, a failover): the jobs wait in their rows.
+                log.warning("record jobs: database unavailable, retrying: %s", exc)
+                worked = False
             if not worked:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_S)
@@ -102,7 +107,8 @@ class RecordJobs:
         archive_id, patient_id = job
         try:
             await self._build(archive_id, patient_id)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ProblemError) as exc:
+            # Shown to the patient, who may ask again (a database fault) or ask for less.
             log.warning("archive %s failed: %s", archive_id, exc)
             async with self._pool.connection() as conn:
                 await conn.execute(_FAIL, (str(exc), archive_id))
