@@ -276,3 +276,32 @@ def test_a_nutritionist_without_care_plan_cannot_mark(database: str, api: httpx.
         headers={"Authorization": f"Bearer {token}"},
     )
     assert got.status_code == 404
+
+
+def test_a_reading_marked_control_solution_is_counted_as_a_control_test(
+    database: str, api: httpx.Client
+) -> None:
+    patient = add_patient(database, "Europe/Berlin", api)
+    start = datetime(2026, 5, 1, 6, tzinfo=UTC)
+    insert(
+        database,
+        patient,
+        [Row(start + timedelta(hours=i), 100.0 + 10 * i) for i in range(4)],
+        serial=SERIAL,
+    )
+    period = {"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()}
+
+    def trends() -> tuple[int, int]:
+        got = api.get(f"/api/v1/patients/{patient}/trends", params=period)
+        assert got.status_code == 200, got.text
+        body = got.json()
+        return body["source"]["control_excluded"], body["report"]["readings"]
+
+    before = trends()
+    (last, *_) = api.get(f"/api/v1/patients/{patient}/readings").json()["items"]
+    marked = api.post(
+        f"/api/v1/patients/{patient}/readings/{last['identity']}/annotations",
+        json={"kind": "control_solution", "note": "the control bottle, not my finger"},
+    )
+    assert marked.status_code == 201, marked.text
+    assert trends() == (before[0] + 1, before[1] - 1)
