@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from api.exports import _readings as counted_readings
+from api.exports import counted_rows
 from core.fhir import bundle
 
 
@@ -32,11 +32,10 @@ class Part:
     query: str  # one row, one column: a JSON array (or object) of the patient's rows
 
 
-def _rows(table_sql: str, order: str) -> str:
-    return (
-        f"SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY {order}), '[]'::jsonb)"
-        f" FROM ({table_sql}) t"
-    )
+def _rows(table_sql: str, order: str, drop: tuple[str, ...] = ()) -> str:
+    """A JSON array of the rows, in order, without the `drop` columns."""
+    row = "to_jsonb(t)" + "".join(f" - '{column}'" for column in drop)
+    return f"SELECT coalesce(jsonb_agg({row} ORDER BY {order}), '[]'::jsonb) FROM ({table_sql}) t"
 
 
 PARTS: tuple[Part, ...] = (
@@ -65,7 +64,8 @@ PARTS: tuple[Part, ...] = (
             " encode(h.raw_context, 'hex') AS raw_context_hex"
             " FROM held_records h WHERE patient_id = %(patient)s",
             "id",
-        ).replace("to_jsonb(t)", "to_jsonb(t) - 'raw_record' - 'raw_context'"),
+            drop=("raw_record", "raw_context"),  # bytea: given as hex instead
+        ),
     ),
     Part(
         "set_aside.json",
@@ -232,7 +232,7 @@ async def _readings_csv(conn: AsyncConnection[Any], patient: uuid.UUID) -> bytes
 
 
 async def _readings_fhir(conn: AsyncConnection[Any], patient: uuid.UUID) -> bytes:
-    rows = await counted_readings(conn, patient, None, None)
+    rows = await counted_rows(conn, patient, None, None)
     cur = await conn.execute("SELECT display_name FROM patients WHERE id = %s", (patient,))
     name = await cur.fetchone()
     assert name is not None
