@@ -152,7 +152,7 @@ def test_an_erased_patient_is_gone_for_everyone_and_everything(
 
 
 def test_an_erasure_left_half_done_is_finished_by_the_running_api(
-    client: httpx.Client, cast: Cast
+    client: httpx.Client, cast: Cast, services: Services
 ) -> None:
     other = cast["other_patient"]
     insert(
@@ -161,11 +161,19 @@ def test_an_erasure_left_half_done_is_finished_by_the_running_api(
         [Row(datetime(2026, 11, 2, tzinfo=UTC), 99.0)],
         serial="SN-HALF",
     )
+    answer = client.post(
+        f"/api/v1/patients/{other.patient_id}/bridges",
+        json={"name": "home-half"},
+        headers=other.auth,
+    )
+    assert answer.status_code == 201, answer.text
+    creds = answer.json()
+    url = services.url(creds["mqtt_username"], creds["mqtt_password"])
     with psycopg.connect(cast.database_url) as conn:
-        # As a process that stopped after revoking everything and before deleting.
+        # As a process that stopped after taking the request, before revoking anything.
         conn.execute(
-            "INSERT INTO erasures (patient_id, user_id, request_id, step, keep_until)"
-            " VALUES (%s, %s, 'crashed', 'delete', now() + interval '1 day')",
+            "INSERT INTO erasures (patient_id, user_id, request_id, keep_until)"
+            " VALUES (%s, %s, 'crashed', now() + interval '1 day')",
             (other.patient_id, other.id),
         )
     deadline = time.monotonic() + RESUME_TIMEOUT_S
@@ -183,5 +191,6 @@ def test_an_erasure_left_half_done_is_finished_by_the_running_api(
         assert time.monotonic() < deadline, "the erasure was not resumed"
         time.sleep(0.1)
     assert row[1] == 0
+    assert str(connect_answer(url, creds["bridge_id"])) == "Not authorized"
     again = _erase(client, other, PASSWORD)
     assert again.status_code == 200 and again.json()["finished_at"] is not None
