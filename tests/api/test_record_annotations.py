@@ -1,6 +1,7 @@
 """Annotations (issue 18): a reading the patient marks "not mine" counts nowhere — trends,
-days, AGP, the clinician's worklist, the pages, every export — and counts again when the mark
-is undone; a reading marked with the wrong time counts on its corrected local day.
+days, AGP, alerts, the clinician's worklist, the pages, every export (CSV, FHIR, Open mHealth,
+a Nightscout follower, the research export) — and counts again when the mark is undone; a
+reading marked with the wrong time counts on its corrected local day.
 
 The yardstick is a twin: a second patient holding the same readings minus the family
 member's. With the mark in force, every view of the first patient equals the twin's."""
@@ -112,11 +113,55 @@ def _exports(api: httpx.Client, patient: uuid.UUID, auth: dict[str, str]) -> str
     return "\n".join(texts)
 
 
+def _admin(database: str) -> dict[str, str]:
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "INSERT INTO users (email, display_name, role, password_hash)"
+            " VALUES (%s, 'Ops', 'admin', 'no-login') RETURNING id",
+            (f"{uuid.uuid4().hex}@example.org",),
+        ).fetchone()
+    assert row is not None
+    token = issue_access_token(DEV_JWT_SECRET, row[0], Role.ADMIN, datetime.now(UTC))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _followed(api: httpx.Client, patient: uuid.UUID, auth: dict[str, str]) -> dict[str, str]:
+    """The patient's Nightscout site, a follower token on it: where and how to follow."""
+    site = api.post(f"/api/v1/patients/{patient}/nightscout-sites", json={}, headers=auth)
+    assert site.status_code == 201, site.text
+    token = api.post(
+        f"/api/v1/patients/{patient}/nightscout-sites/{site.json()['id']}/tokens",
+        json={"label": "Mum"},
+        headers=auth,
+    )
+    assert token.status_code == 201, token.text
+    return {"path": site.json()["path"], "token": token.json()["token"]}
+
+
+def _elsewhere(
+    api: httpx.Client, follow: dict[str, str], admin: dict[str, str]
+) -> tuple[list[float], list[float]]:
+    """The meter values a Nightscout follower and the research export get."""
+    entries = api.get(
+        follow["path"] + "entries/mbg.json",
+        params={"count": 1000},
+        headers={"api-secret": follow["token"]},
+    )
+    assert entries.status_code == 200, entries.text
+    research = api.get("/api/v1/research/export", headers=admin)
+    assert research.status_code == 200, research.text
+    (opted_in,) = research.json()["items"]
+    return (
+        sorted(float(e["mbg"]) for e in entries.json()),
+        sorted(r["mg_dl"] for r in opted_in["readings"]),
+    )
+
+
 @pytest.fixture
 def twins(database: str, api: httpx.Client) -> tuple[uuid.UUID, uuid.UUID, datetime]:
     now = _now()
     rows = _own_rows(now)
-    family_at = now - timedelta(days=4, hours=2, minutes=13)
+    family_at = now - timedelta(days=2, hours=2, minutes=13)  # in Nightscout's 4-day window
     patient = add_patient(database, "Asia/Shanghai", name="Wang")
     twin = add_patient(database, "Asia/Shanghai", name="Wang")
     insert(
@@ -152,6 +197,11 @@ def test_a_reading_marked_not_mine_counts_nowhere_until_the_mark_is_undone(
         them = {"Authorization": f"Bearer {_token(conn, twin)}"}
     clinician = _clinician(database, patient, twin)
     stamp = family_at.isoformat().replace("+00:00", "")
+    follow, admin = _followed(api, patient, me), _admin(database)
+    opted = api.patch(f"/api/v1/patients/{patient}", json={"research_opt_in": True}, headers=me)
+    assert opted.status_code == 200, opted.text
+    followed, researched = _elsewhere(api, follow, admin)
+    assert FAMILY_VALUE in followed and FAMILY_VALUE in researched
 
     twin_views = _views(api, twin, them)
     twin_row = _worklist_row(api, twin, clinician)
@@ -173,6 +223,10 @@ def test_a_reading_marked_not_mine_counts_nowhere_until_the_mark_is_undone(
     assert _views(api, patient, me) == twin_views
     assert _worklist_row(api, patient, clinician) == twin_row
     assert stamp not in _exports(api, patient, me)
+    assert _elsewhere(api, follow, admin) == (
+        [v for v in followed if v != FAMILY_VALUE],
+        [v for v in researched if v != FAMILY_VALUE],
+    )
     # The logbook still shows it, as the patient marked it; the raw row is untouched.
     shown = _family_reading(api, patient, me, family_at)
     assert shown["excluded"] is True and shown["value"] == FAMILY_VALUE
@@ -189,6 +243,7 @@ def test_a_reading_marked_not_mine_counts_nowhere_until_the_mark_is_undone(
     )
     assert undone.status_code == 200, undone.text
     assert _views(api, patient, me) == before
+    assert _elsewhere(api, follow, admin) == (followed, researched)
     after_exports = _exports(api, patient, me)
     assert after_exports.count(stamp) == before_exports.count(stamp) > 0
     listed = api.get(f"/api/v1/patients/{patient}/readings/annotations", headers=me).json()
