@@ -82,6 +82,12 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
+async def verify_password(stored: str | None, password: str) -> bool:
+    """Whether the password is the account's (a re-entry before an irreversible act); argon2
+    takes its time off the event loop."""
+    return await asyncio.to_thread(_verify, stored, password)
+
+
 @dataclass(frozen=True)
 class Caller:
     id: uuid.UUID

@@ -18,7 +18,6 @@ One erasure runs at a time per patient (an advisory lock held while it runs).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -30,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from api import audit_log as audit
 from api.access import AccessContext, require_patient
-from api.auth import _verify
+from api.auth import verify_password
 from api.broker_admin import BrokerAdmin
 from api.problems import PATIENT_RESPONSES, ProblemError
 from api.state import client_address, pool_of, settings_of
@@ -212,7 +211,7 @@ async def erase_patient(request: Request, body: ErasureIn, access: ErasureAccess
         )
         account = await cur.fetchone()
         if account is not None:  # still there: not yet erased, or erased only half-way
-            if not await asyncio.to_thread(_verify, account[0], body.password):
+            if not await verify_password(account[0], body.password):
                 raise _wrong_password()
             await audit.record(
                 conn,
