@@ -30,9 +30,10 @@ from pydantic import BaseModel, Field
 from api import audit_log as audit
 from api.access import AccessContext, require_patient
 from api.auth import verify_password
-from api.broker_admin import BrokerAdmin
+from api.broker_admin import BrokerAdmin, Step
 from api.problems import PATIENT_RESPONSES, ProblemError
 from api.state import client_address, pool_of, settings_of
+from core.broker_roles import ROLES, BrokerRole
 from core.settings import ApiSettings
 
 router = APIRouter(prefix="/api/v1", tags=["record"])
@@ -113,6 +114,28 @@ _DELETE = (
 )
 
 
+async def _revoke_in_broker(
+    settings: ApiSettings, patient: uuid.UUID, bridges: list[str], displays: list[str]
+) -> None:
+    """Delete the patient's bridges and displays from the broker, which disconnects them and
+    refuses them from then on; one already deleted (a resumed erasure) is fine."""
+    if settings.mqtt_admin_url is None:
+        raise ProblemError(
+            503,
+            "broker-provisioning-unavailable",
+            "Broker admin unavailable",
+            "bridges cannot be revoked: GLUCOBRIDGE_MQTT_ADMIN_URL is not set",
+        )
+    admin = BrokerAdmin(settings.mqtt_admin_url)
+    for bridge in bridges:
+        await admin.revoke_bridge(bridge)
+    for display in displays:
+        await admin.revoke_display(display)
+    if displays:
+        role = ROLES[BrokerRole.DISPLAY].name(str(patient))
+        await admin.run([Step({"command": "deleteRole", "rolename": role}, ("not found",))])
+
+
 async def _run_steps(
     conn: AsyncConnection[Any], settings: ApiSettings, patient: uuid.UUID, user: uuid.UUID
 ) -> None:
@@ -122,26 +145,13 @@ async def _run_steps(
     row = await cur.fetchone()
     step = "done" if row is None else str(row[0])
     if step == "revoke":
-        cur = await conn.execute(
-            "SELECT id FROM bridges WHERE patient_id = %s UNION ALL"
-            " SELECT id FROM home_displays WHERE patient_id = %s",
-            (patient, patient),
-        )
-        clients = [str(r[0]) for r in await cur.fetchall()]
+        cur = await conn.execute("SELECT id FROM bridges WHERE patient_id = %s", (patient,))
+        bridges = [str(r[0]) for r in await cur.fetchall()]
+        cur = await conn.execute("SELECT id FROM home_displays WHERE patient_id = %s", (patient,))
+        displays = [str(r[0]) for r in await cur.fetchall()]
         await conn.commit()
-        if clients:
-            if settings.mqtt_admin_url is None:
-                raise ProblemError(
-                    503,
-                    "broker-provisioning-unavailable",
-                    "Broker admin unavailable",
-                    "bridges cannot be revoked: GLUCOBRIDGE_MQTT_ADMIN_URL is not set",
-                )
-            admin = BrokerAdmin(settings.mqtt_admin_url)
-            for client in clients:
-                # Deleting the client disconnects it and refuses it from then on; a client
-                # already deleted (a resumed erasure) is fine.
-                await admin.revoke_bridge(client)
+        if bridges or displays:
+            await _revoke_in_broker(settings, patient, bridges, displays)
         async with conn.transaction():
             for statement in _REVOKE:
                 await conn.execute(statement.encode(), params)

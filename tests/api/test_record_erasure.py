@@ -95,6 +95,13 @@ def test_an_erased_patient_is_gone_for_everyone_and_everything(
     creds = answer.json()
     bridge_id = creds["bridge_id"]
     url = services.url(creds["mqtt_username"], creds["mqtt_password"])
+    display = client.post(
+        f"/api/v1/patients/{pid}/displays", json={"label": "bedside"}, headers=patient.auth
+    )
+    assert display.status_code == 201, display.text
+    shown = display.json()
+    display_url = services.url(shown["mqtt_username"], shown["mqtt_password"])
+    assert str(connect_answer(display_url, shown["mqtt_username"])) == "Success"
     opted = client.patch(
         f"/api/v1/patients/{pid}", json={"research_opt_in": True}, headers=patient.auth
     )
@@ -126,6 +133,7 @@ def test_an_erased_patient_is_gone_for_everyone_and_everything(
         assert erased.status_code == 200, erased.text
         assert disconnected.wait(DISCONNECT_TIMEOUT_S), "the broker kept the bridge connected"
     assert str(connect_answer(url, bridge_id)) == "Not authorized"
+    assert str(connect_answer(display_url, shown["mqtt_username"])) == "Not authorized"
     body = erased.json()
     assert body["patient_id"] == str(pid) and body["finished_at"] is not None
 
@@ -136,7 +144,15 @@ def test_an_erased_patient_is_gone_for_everyone_and_everything(
 
     held = _tables_holding(
         cast.database_url,
-        [str(pid), str(patient.id), patient.email, "Patient patient", SERIAL, bridge_id],
+        [
+            str(pid),
+            str(patient.id),
+            patient.email,
+            "Patient patient",
+            SERIAL,
+            bridge_id,
+            shown["mqtt_username"],
+        ],
     )
     assert {t: n for t, n in held.items() if t not in KEPT} == {}
     assert set(held.get("erasures", [])) <= {str(pid), str(patient.id)}
