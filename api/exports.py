@@ -92,12 +92,13 @@ def _reading(row: tuple[Any, ...]) -> ExportReading:
     )
 
 
-async def _readings(
+async def counted_rows(
     conn: AsyncConnection[Any],
     patient_id: uuid.UUID,
     start: datetime | None,
     end: datetime | None,
 ) -> list[ExportReading]:
+    """The patient's counted readings in the period, oldest first (exports and archives)."""
     require_zoned(start, end)
     cur = await conn.execute(
         _ROWS, {"patient": patient_id, "start": start, "end": end, "limit": MAX_EXPORT_ROWS + 1}
@@ -142,7 +143,7 @@ async def export_csv(
     unit: Annotated[Unit, Query(description="unit of the `value` column")] = Unit.MG_DL,
 ) -> Response:
     async with pool_of(request).connection() as conn:
-        rows = await _readings(conn, access.patient_id, start, end)
+        rows = await counted_rows(conn, access.patient_id, start, end)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -202,7 +203,7 @@ async def export_fhir(
     request: Request, access: ExportsAccess, start: Start = None, end: End = None
 ) -> JSONResponse:
     async with pool_of(request).connection() as conn:
-        rows = await _readings(conn, access.patient_id, start, end)
+        rows = await counted_rows(conn, access.patient_id, start, end)
         cur = await conn.execute(
             "SELECT display_name FROM patients WHERE id = %s", (access.patient_id,)
         )
@@ -232,7 +233,7 @@ async def export_openmhealth(
     unit: Annotated[Unit, Query(description="unit of blood_glucose")] = Unit.MG_DL,
 ) -> OmhPage:
     async with pool_of(request).connection() as conn:
-        rows = await _readings(conn, access.patient_id, start, end)
+        rows = await counted_rows(conn, access.patient_id, start, end)
     now = datetime.now(UTC)
     return OmhPage(items=[omh_data_point(r, unit, now) for r in rows])
 
@@ -289,7 +290,7 @@ async def research_export(
         for patient_id, pseudonym, shift_days, tz in patients[:RESEARCH_PAGE_PATIENTS]:
             zone = ZoneInfo(tz)
             shift = timedelta(days=shift_days)
-            rows = await _readings(conn, patient_id, None, None)
+            rows = await counted_rows(conn, patient_id, None, None)
             items.append(
                 ResearchPatient(
                     pseudonym=pseudonym,

@@ -47,6 +47,7 @@ from core.contract import (
     readings_topic,
     status_topic,
 )
+from core.mqtt_client import release
 from core.settings import BrokerKind, MqttEndpoint
 
 log = logging.getLogger(__name__)
@@ -284,6 +285,7 @@ class Uplink:
         self._stopping.set()
         self._thread.join(CONNECT_TIMEOUT_S)
         self._thread = None
+        release(self.client)
 
     # -- publishing ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from core.contract import acks_topic, readings_topic
+from core.mqtt_client import release
 from ingest.amqp_worker import AmqpWorker
 from stack.cluster import ClusterServices
 from tests.support import CourierBridge, batch, readings
@@ -73,6 +74,7 @@ class Intruder:
         if not self.gone:
             self.client.disconnect()
             self.run_until(lambda: self.gone, timeout=1.0)
+        release(self.client)
 
 
 def _stored_serials(database_url: str) -> set[str]:
