@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -26,11 +27,36 @@ class StackError(RuntimeError):
     """A local service could not be set up, started or stopped."""
 
 
+# Private services' ports come from just below the kernel's ephemeral range: a port is chosen
+# before its server starts, and one the kernel could hand to any outgoing connection on the
+# machine meanwhile (the system's ephemeral range) would be taken often on a busy machine.
+PRIVATE_PORTS_SPAN = 12_000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A port free now, below the ephemeral range when one can be found there."""
+    high = _ephemeral_low()
+    low = max(1024, high - PRIVATE_PORTS_SPAN)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(low, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -35,12 +35,10 @@ import contextlib
 import hashlib
 import json
 import os
-import random
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -240,30 +238,6 @@ def mqtt_url(user: str, password: str, ports: Iterable[int], host: str = "127.0.
     return f"mqtt://{quote(user, safe='')}:{quote(password, safe='')}@{hosts}"
 
 
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def node_port() -> int:
-    """A free port below the kernel's ephemeral range: a node's ports are chosen before it
-    starts and must still be free then, while every outgoing connection on the machine (the
-    CLI's, the nodes' own) takes an ephemeral port."""
-    rng = random.SystemRandom()
-    low = max(1024, _ephemeral_low() - 12_000)
-    for _ in range(200):
-        port = rng.randrange(low, _ephemeral_low())
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    return free_port()
-
-
 def _sbin() -> Path:
     configured = os.environ.get(SBIN_VARIABLE)
     if configured:
@@ -284,9 +258,9 @@ def _sbin() -> Path:
 class RabbitNode:
     index: int
     root: Path
-    amqp_port: int = field(default_factory=node_port)
-    mqtt_port: int = field(default_factory=node_port)
-    dist_port: int = field(default_factory=node_port)
+    amqp_port: int = field(default_factory=free_port)
+    mqtt_port: int = field(default_factory=free_port)
+    dist_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -310,7 +284,7 @@ class RabbitCluster:
     size: int = NODES
     memory_limit_mib: int = MEMORY_LIMIT_MIB
     ingest_workers: int = 4
-    epmd_port: int = field(default_factory=node_port)
+    epmd_port: int = field(default_factory=free_port)
     cookie: str = field(default_factory=lambda: secrets.token_hex(20))
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     ingest_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))

@@ -150,8 +150,9 @@ def _latency(services: ClusterServices) -> tuple[float, float, list[float]]:
 
 
 def _node_memory_mb(services: ClusterServices) -> list[float]:
+    """Each node's Erlang VM (its pid file; the process we started is the script around it)."""
     return [
-        status_kb(n.proc.pid, "VmRSS") / 1024 if n.proc is not None else 0.0
+        status_kb(int((n.root / "rabbitmq.pid").read_text().strip()), "VmRSS") / 1024
         for n in services.rabbit.nodes
     ]
 
