@@ -374,6 +374,9 @@ mqtt.durable_queue_type = quorum
             "ERL_EPMD_ADDRESS": "127.0.0.1",
             # Neither the system's rabbitmq-env.conf nor its rabbitmq.conf.
             "RABBITMQ_CONF_ENV_FILE": str(self.root / "rabbitmq-env.conf"),
+            # A VM that dies at start-up (a CLI tool's too) writes its crash dump here, not in
+            # whatever directory we were started from.
+            "ERL_CRASH_DUMP": str(self.root / "erl_crash.dump"),
         }
         if node is None:
             return env
