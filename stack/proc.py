@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -26,11 +27,43 @@ class StackError(RuntimeError):
     """A local service could not be set up, started or stopped."""
 
 
+# Ports for our servers are drawn from this many below the kernel's ephemeral range.
+_LISTEN_SPAN = 12_000
+# Ports this process has handed out: never handed out twice.
+_handed_out: set[int] = set()
+_handed_lock = threading.Lock()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port on 127.0.0.1 free now, for a server that starts a moment later.
+
+    It lies below the kernel's ephemeral range: every outgoing connection on the machine
+    takes its local port from that range, so a port chosen there (as binding to port 0
+    does) can be taken by some client before the server binds it ("Address already in
+    use", seen in a full test run)."""
+    rng = random.SystemRandom()
+    high = _ephemeral_low()
+    low = max(1024, high - _LISTEN_SPAN)
+    for _ in range(500):
+        port = rng.randrange(low, high)
+        with _handed_lock:
+            if port in _handed_out:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise StackError(f"no free port on 127.0.0.1 between {low} and {high}")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
