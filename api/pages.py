@@ -10,9 +10,8 @@ the grant check and the audit row are the very ones every other patient route ha
 authorization-matrix test covers them as it enumerates `app.routes`. A user without a grant
 gets a 404 problem and the page shows no figure and no value of that patient.
 
-The worklist spans patients; it passes each candidate patient through the same gate
-(`require_patient("trends")` called per patient), so each listed patient is audited and a
-patient without a grant in force is simply not listed.
+The worklist spans patients (`api.worklist`): one query selects the patients this gate
+would let in and their readings, and each of them is audited.
 
 plotly.js is served from the plotly package's own bundled `plotly.min.js`: no CDN, the
 pages work offline.
@@ -35,17 +34,16 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import FileResponse
 from starlette.responses import Response as StarletteResponse
 
-from api.access import TrendsAccess, require_patient
-from api.auth import CurrentUser
+from api.access import TrendsAccess
 from api.patient_scope import ScopedPatient, patient_in_scope
-from api.problems import AUTH_RESPONSES, PATIENT_RESPONSES, ProblemError
+from api.problems import PATIENT_RESPONSES
 from api.series import fetch_series
 from api.state import pool_of
+from api.worklist import router as worklist_router
 from core.days import daily_summaries
 from core.metrics import (
     METER_AGP_BIN_MINUTES,
     THRESHOLDS,
-    EmptySeriesError,
     Period,
     Summary,
     agp_bins,
@@ -62,7 +60,6 @@ from dashboards.meals import (
     typed_pairs,
     with_meal_events,
 )
-from dashboards.worklist import PatientPeriods, worklist
 
 router = APIRouter(prefix="/api/v1", tags=["dashboards"])
 
@@ -72,8 +69,6 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PERIOD = timedelta(days=14)
 # The logbook shows the latest readings of the period: a fortnight of 7 a day.
 LOGBOOK_ROWS = 100
-# Patients a worklist considers at most: a clinician's panel, computed in one request.
-MAX_WORKLIST = 200
 
 LangParam = Annotated[Lang, Query(description="language of labels: en or zh-CN")]
 UnitParam = Annotated[Unit, Query(description="unit of glucose values")]
@@ -88,20 +83,6 @@ _MEAL_EVENTS = """
 SELECT at, carbohydrate_g FROM meal_events
 WHERE patient_id = %(patient)s AND at >= %(start)s AND at < %(end)s AND carbohydrate_g > 0
 ORDER BY at
-"""
-_LAST_READING = """
-SELECT max(measured_at) FROM counted_readings WHERE patient_id = %s
-"""
-# Patients whose grant in force reaches the caller with the trends scope, or their own: the
-# gate still decides (and audits), and is not asked about patients it would refuse, whose
-# access logs would otherwise fill with refusals at every look at the worklist.
-_CANDIDATES = """
-SELECT p.id, p.display_name FROM patients p
-WHERE p.user_id = %(user)s OR p.id IN (
-    SELECT g.patient_id FROM grants_in_force g
-    WHERE g.user_id = %(user)s AND 'trends' = ANY (g.scopes))
-ORDER BY p.display_name, p.id
-LIMIT %(limit)s
 """
 
 
@@ -308,60 +289,6 @@ async def report_dashboard(
     )
 
 
-@router.get(
-    "/dashboards/worklist",
-    summary="The caller's patients, who needs attention first (each one audited)",
-    responses=AUTH_RESPONSES,
-)
-async def clinician_worklist(
-    request: Request,
-    caller: CurrentUser,
-    lang: LangParam = DEFAULT_LANG,
-    unit: UnitParam = Unit.MG_DL,
-) -> Response:
-    labels = Labels(lang)
-    gate = require_patient("trends")
-    async with pool_of(request).connection() as conn:
-        cur = await conn.execute(_CANDIDATES, {"user": caller.id, "limit": MAX_WORKLIST})
-        candidates = await cur.fetchall()
-    now = datetime.now(UTC)
-    periods = []
-    for patient_id, name in candidates:
-        try:
-            await gate(request, patient_id, caller)
-        except ProblemError as exc:
-            if exc.problem.status != 404:
-                raise
-            continue  # no grant in force with this scope: not on the list
-        patient = await patient_in_scope(request, patient_id)
-        try:
-            current = await _summary(request, patient, now - PERIOD, now)
-            previous = await _summary(request, patient, now - 2 * PERIOD, now - PERIOD)
-        except EmptySeriesError:
-            current = previous = None
-        async with pool_of(request).connection() as conn:
-            cur = await conn.execute(_LAST_READING, (patient_id,))
-            row = await cur.fetchone()
-        last = None if row is None else row[0]
-        periods.append(PatientPeriods(patient_id, str(name), current, previous, last))
-    items = []
-    for e in worklist(periods, now):
-        items.append(
-            {
-                "patient_id": str(e.patient_id),
-                "name": e.name,
-                "flags": [labels[f] for f in e.flags] or [labels["nothing"]],
-                "flag_keys": list(e.flags),
-                "tbr": tables.pct(e.tbr_pct),
-                "level2": tables.DASH if e.level2 is None else str(e.level2),
-                "gmi": tables.pct(e.gmi_pct),
-                "gmi_change": tables.DASH if e.gmi_change is None else f"{e.gmi_change:+.1f}",
-                "last_reading": tables.when(e.last_reading),
-            }
-        )
-    return _json({"lang": lang.value, "unit": unit.value, "items": items})
-
-
 async def _plotly_js(request: StarletteRequest) -> StarletteResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript")
 
@@ -374,6 +301,7 @@ def install(app: FastAPI) -> None:
     """The data routes, and the static shells with plotly.js and the label catalogue. The
     shells and scripts carry no patient data, so they are served without a token."""
     app.include_router(router)
+    app.include_router(worklist_router)
     app.add_route("/dashboards/assets/plotly.min.js", _plotly_js, include_in_schema=False)
     app.add_route("/dashboards/assets/i18n.js", _i18n_js, include_in_schema=False)
     app.mount("/dashboards", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")

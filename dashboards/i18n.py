@@ -107,6 +107,56 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "period": ("Period", "周期"),
     "print": ("Print", "打印"),
     "no_data": ("No readings in this period", "本周期没有读数"),
+    "source": ("Source", "数据来源"),
+    "source_cgm": ("CGM", "动态血糖仪 CGM"),
+    "source_meter": ("Meter (share of readings)", "血糖仪（读数占比）"),
+    "tir": ("Time in range", "目标范围内时间"),
+    "tar": ("Time above range", "高于范围时间"),
+    "tar_high": ("High", "高"),
+    "tar_very_high": ("Very high", "极高"),
+    "tbr_short": ("Below range", "低于范围"),
+    "days_since_sync": ("Days since last sync", "距上次同步天数"),
+    "last_sync": ("Last sync (patient's time)", "上次同步（患者当地时间）"),
+    "flagged_only": ("Flagged only", "仅显示需关注者"),
+    "clinic": ("Clinic", "诊所"),
+    "all_clinics": ("All clinics", "全部诊所"),
+    "page_of": (
+        "Page {page} of {pages} · {total} patients",
+        "第 {page}/{pages} 页 · 共 {total} 位患者",
+    ),
+    "previous_page": ("Previous", "上一页"),
+    "next_page": ("Next", "下一页"),
+    "risk_order": (
+        "Order: lows first (level-2 lows, time below range), then very high, then time in"
+        " range; red cells miss a consensus goal.",
+        "排序：先低血糖（2级低血糖、低于范围时间），再极高，再目标范围内时间；红色单元格未达共识目标。",
+    ),
+    "pages_links": ("Pages", "页面"),
+    "patient_glucose": ("Patient's glucose", "患者血糖"),
+    "signed_in_as": ("Signed in as", "当前登录"),
+    "role_patient": ("patient", "患者"),
+    "role_caregiver": ("caregiver", "照护者"),
+    "role_nutritionist": ("nutritionist", "营养师"),
+    "role_clinician": ("clinician", "医生"),
+    "role_clinic_admin": ("clinic admin", "诊所管理员"),
+    "role_admin": ("admin", "管理员"),
+    "offline": (
+        "No connection to the server. Check the network and reload the page.",
+        "无法连接服务器。请检查网络后刷新页面。",
+    ),
+    "unavailable": (
+        "The service is unavailable for a moment (503). Please try again in a minute.",
+        "服务暂时不可用（503）。请稍后再试。",
+    ),
+    "server_error": (
+        "The server failed to answer this request; nothing is wrong with your access.",
+        "服务器处理请求时出错；这与您的访问权限无关。",
+    ),
+    "session_expired": (
+        "Your session has ended. Please sign in again.",
+        "您的会话已结束，请重新登录。",
+    ),
+    "alerts_unavailable": ("Alerts could not be loaded", "无法加载警报"),
 }
 
 
