@@ -198,6 +198,7 @@ async def patient_dashboard(
     return _json(
         {
             **_head(patient, await _name(request, patient.id), start, end, unit, lang),
+            "readings": len(logged),
             "figures": {
                 "today": figures.readings_figure(points, unit, labels, today_title),
                 "agp": agp,
@@ -244,6 +245,7 @@ async def nutrition_dashboard(
     return _json(
         {
             **_head(patient, await _name(request, patient.id), start, end, unit, lang),
+            "readings": len(logged),
             "figures": {
                 "rise": figures.meal_rise_figure(rises_by_type(pairs), unit, labels),
                 "days": figures.days_compared_figure(
@@ -282,6 +284,7 @@ async def report_dashboard(
     return _json(
         {
             **_head(patient, await _name(request, patient.id), start, end, unit, lang),
+            "readings": len(logged),
             "figures": {"agp": agp, "bands": bands},
             "metrics": tables.metric_rows(current, previous, unit, labels),
             "lows": tables.low_rows(logged, low, unit),

@@ -14,9 +14,15 @@
   GB.table("logbook", data.logbook, [["time", "time"], ["glucose", "glucose"],
     ["meal", "meal"], ["carbs", "carbs"]]);
   const alerts = document.getElementById("alerts");
-  const response = await GB.api(`/api/v1/patients/${encodeURIComponent(GB.patient)}/alerts?limit=10`);
-  const items = response.ok ? (await response.json()).items : [];
+  let response = null;
+  try { response = await GB.api(`/api/v1/patients/${encodeURIComponent(GB.patient)}/alerts?limit=10`); } catch (e) { /* offline */ }
+  const items = response && response.ok ? (await response.json()).items : [];
   alerts.innerHTML = "";
+  if (!response || !response.ok) {
+    // Refused (no alerts scope) or failed: said as such, never as "no alerts".
+    alerts.innerHTML = `<li class="unavailable">${GB.L.alerts_unavailable}${response ? ` (${response.status})` : ""}</li>`;
+    GB.ready(); return;
+  }
   for (const a of items) {
     const li = document.createElement("li");
     li.textContent = `${a.started_at.slice(0, 16).replace("T", " ")} · ${a.kind} · ${a.subject}`;

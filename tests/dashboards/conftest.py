@@ -66,6 +66,8 @@ CGM_STEADY = uuid.uuid5(uuid.NAMESPACE_URL, "glucobridge/tests/cgm-steady")
 POOR_PATTERN = [150.0] * 11 + [220.0] * 32 + [300.0] * 57
 STEADY_PATTERN = [110.0, 125.0, 140.0, 155.0, 130.0]
 CGM_INTERVAL = timedelta(minutes=15)
+# A patient of the demo clinic who has not synced anything yet: every page says so.
+NO_DATA = uuid.uuid5(uuid.NAMESPACE_URL, "glucobridge/tests/no-data")
 
 
 @dataclass
@@ -104,6 +106,7 @@ def _seed(database_url: str) -> Site:
             (CGM_STEADY, "陈静 Chen Jing", STEADY_PATTERN),
         ]:
             _seed_cgm(conn, patient_id, name, pattern)
+        _seed_cgm(conn, NO_DATA, "孙丽 Sun Li", [])
         conn.execute(
             "INSERT INTO users (email, display_name, role, password_hash)"
             " VALUES (%s, 'Stranger', 'nutritionist', %s)",
@@ -131,6 +134,8 @@ def _seed_cgm(
         " VALUES (%s, %s, %s, 'active', now())",
         (patient_id, DEMO_CLINIC, ["readings", "trends", "alerts", "exports"]),
     )
+    if not pattern:
+        return
     end = datetime.now(UTC).replace(second=0, microsecond=0) - CGM_INTERVAL
     # Whole cycles of the pattern, so the shares are the pattern's own.
     fits = int(timedelta(days=14) / CGM_INTERVAL) - 2

@@ -88,7 +88,7 @@ def test_worklist_ranks_poor_control_above_good_and_says_why(tab: Tab) -> None:
     tab.sign_in("clinician")
     assert "/dashboards/clinician.html" in tab.page.url
     rows = tab.page.locator("#worklist tbody tr")
-    assert rows.count() == len(DEMO_PATIENTS) + 2
+    assert rows.count() == len(DEMO_PATIENTS) + 3  # two CGM wearers, one without data
     order = tab.page.evaluate(
         "Array.from(document.querySelectorAll('#worklist tbody tr')).map(tr => tr.dataset.patient)"
     )
