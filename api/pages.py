@@ -43,15 +43,16 @@ from api.worklist import router as worklist_router
 from core.days import daily_summaries
 from core.metrics import (
     METER_AGP_BIN_MINUTES,
-    THRESHOLDS,
     Period,
     Summary,
     agp_bins,
     band_percentages,
 )
 from core.metrics import summarize as summarize_series
+from core.metrics.report import MeterReport
 from core.units import Unit
-from dashboards import figures, tables
+from core.vocabulary import SourceKind
+from dashboards import figures, report, tables
 from dashboards.i18n import DEFAULT_LANG, Labels, Lang, catalogue_js
 from dashboards.meals import (
     LoggedReading,
@@ -263,7 +264,7 @@ async def nutrition_dashboard(
 
 @router.get(
     "/patients/{patient_id}/dashboards/report",
-    summary="The pre-visit report: AGP, bands, GMI, CV, lows, sufficiency, change",
+    summary="The pre-visit report (AGP Report layout): statistics, bands, AGP, daily profiles",
     responses=PATIENT_RESPONSES,
 )
 async def report_dashboard(
@@ -276,20 +277,69 @@ async def report_dashboard(
     labels = Labels(lang)
     end = datetime.now(UTC)
     start = end - PERIOD
-    current = await _summary(request, patient, start, end)
-    previous = await _summary(request, patient, start - PERIOD, start)
-    agp, bands = await _agp(request, patient, start, end, unit, labels, height=300)
-    logged = await _logged(request, patient, start, end)
-    low = THRESHOLDS[Unit.MG_DL].low_below
-    return _json(
-        {
-            **_head(patient, await _name(request, patient.id), start, end, unit, lang),
-            "readings": len(logged),
-            "figures": {"agp": agp, "bands": bands},
-            "metrics": tables.metric_rows(current, previous, unit, labels),
-            "lows": tables.low_rows(logged, low, unit),
-        }
+    async with pool_of(request).connection() as conn:
+        fetched = await fetch_series(conn, patient.id, start, end, with_meals=True)
+        before = await fetch_series(conn, patient.id, start - PERIOD, start)
+    period = Period(start, end)
+    current = (
+        None
+        if fetched.series is None
+        else summarize_series(fetched.series, patient.zones, period=period, unit=unit)
     )
+    previous = (
+        None
+        if before.series is None
+        else summarize_series(
+            before.series, patient.zones, period=Period(start - PERIOD, start), unit=unit
+        )
+    )
+    logged = await _logged(request, patient, start, end)
+    local_start = start.astimezone(patient.zones)
+    local_end = end.astimezone(patient.zones)
+    period_text = f"{local_start:%Y-%m-%d %H:%M} – {local_end:%Y-%m-%d %H:%M}"
+    head = _head(patient, await _name(request, patient.id), start, end, unit, lang)
+    payload: dict[str, Any] = {
+        **head,
+        "period": period_text,
+        "identifier": str(patient.id),
+        "printed": f"{local_end:%Y-%m-%d}",
+        "readings": len(logged),
+        "source": None if current is None else current.source.value,
+        "figures": {"agp": None, "days": None},
+    }
+    if current is None:
+        return _json(payload)
+    left_out = report.agp_left_out(current, labels)
+    agp_bins_out = current.agp
+    days = report.daily_profiles_figure(
+        logged,
+        local_start.date() + timedelta(days=1),
+        PERIOD.days,
+        current.limits,
+        unit,
+        labels,
+    )
+    payload |= {
+        "stats": report.stats_rows(current, labels, period_text),
+        "bands": report.band_rows(current, labels),
+        "bands_title": labels["time_in_ranges"]
+        if current.source is SourceKind.CGM
+        else f"{labels['time_in_ranges']} ({labels['of_readings']})",
+        "agp_left_out": left_out,
+        "figures": {
+            "agp": None
+            if not agp_bins_out or left_out
+            else report.agp_report_figure(agp_bins_out, current.limits, unit, labels),
+            "days": days,
+        },
+        "meter": report.meter_rows(current, labels) if isinstance(current, MeterReport) else None,
+        "change": [
+            row
+            for row in tables.metric_rows(current, previous, unit, labels)
+            if (row["this"], row["previous"]) != (tables.DASH, tables.DASH)
+        ],
+    }
+    return _json(payload)
 
 
 async def _plotly_js(request: StarletteRequest) -> StarletteResponse:

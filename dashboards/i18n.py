@@ -96,7 +96,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "gmi": ("GMI", "血糖管理指标 GMI"),
     "cv": ("CV", "变异系数 CV"),
     "readings_per_day": ("Readings per day", "每日读数"),
-    "days_with_data": ("Days with enough readings", "读数充足的天数"),
+    "days_with_data": ("Days with ≥{n} readings", "读数≥{n}次的天数"),
     "hypo_events": ("Hypoglycaemia (level 1 / level 2)", "低血糖（1级/2级）"),
     "sufficiency": ("Data sufficiency", "数据充分性"),
     "change": ("Change since previous period", "与上一周期相比"),
@@ -156,6 +156,25 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Your session has ended. Please sign in again.",
         "您的会话已结束，请重新登录。",
     ),
+    "days": ("Days", "天数"),
+    "time_active": ("% time CGM active", "CGM 佩戴时间占比"),
+    "agp_left_out": (
+        "No AGP and no GMI: {met} of {days} days have ≥{n} readings; both need {share} % of"
+        " {required} days (core's sufficiency rule). Readings are reported as readings.",
+        "未显示 AGP 和 GMI：{days} 天中仅 {met} 天读数≥{n} 次；二者需要 {required} 天中 {share} %"
+        " 的天数达到该要求。以下按读数报告。",
+    ),
+    "daily_profiles": ("Daily glucose profiles", "每日血糖曲线"),
+    "unpaired_after": ("after-meal readings without a pair", "无配对的餐后读数"),
+    "identifier": ("ID", "编号"),
+    "printed": ("Printed", "打印日期"),
+    "meter_report": ("Fingerstick readings by meal", "按餐时的指尖血读数"),
+    "stats": ("Glucose statistics and targets", "血糖统计与目标"),
+    "target": ("Target", "目标"),
+    "mean_rise": ("Mean rise", "平均升幅"),
+    "in_target": ("In target", "达标"),
+    "daily_log": ("Daily log", "每日记录"),
+    "of_readings": ("share of readings", "读数占比"),
     "alerts_unavailable": ("Alerts could not be loaded", "无法加载警报"),
 }
 

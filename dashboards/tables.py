@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from core.days import DaySummary
-from core.metrics import Summary
+from core.metrics import DEFAULT_MIN_METER_READINGS_PER_DAY, Summary
 from core.units import Unit
 from core.vocabulary import SourceKind
 from dashboards.figures import show
@@ -153,7 +153,10 @@ def metric_rows(
             signed,
             labels,
         ),
-        _metric("days_with_data", current, previous, days_with_data, count, signed, labels),
+        {
+            **_metric("days_with_data", current, previous, days_with_data, count, signed, labels),
+            "metric": labels["days_with_data"].format(n=DEFAULT_MIN_METER_READINGS_PER_DAY),
+        },
     ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from pypdf import PdfReader
 
 from dashboards.figures import CONSENSUS_GOALS
@@ -115,24 +116,87 @@ def test_worklist_ranks_poor_control_above_good_and_says_why(tab: Tab) -> None:
     with tab.page.expect_navigation():
         tab.page.click(f"tr[data-patient='{FIRST.id}'] a.report-link")
     tab.page.wait_for_selector("body[data-state=ready]")
-    _assert_agp(tab, EN)
-    _assert_bands(tab)
+    assert tab.page.locator("#stats").is_visible()
     assert tab.errors == []
 
 
-def test_pre_visit_report_prints_on_one_a4_page(tab: Tab) -> None:
+def _stat(tab: Tab, key: str) -> tuple[str, str]:
+    row = tab.page.locator(f"#stats tr[data-key='{key}']")
+    return row.locator("td.value").inner_text(), row.locator("td.target").inner_text()
+
+
+def _above_the_fold(tab: Tab, selector: str) -> bool:
+    box = tab.page.locator(selector).bounding_box()
+    viewport = tab.page.viewport_size
+    assert box is not None and viewport is not None
+    return box["y"] + box["height"] <= viewport["height"]
+
+
+def test_cgm_report_reads_as_the_agp_report(tab: Tab) -> None:
+    tab.page.set_viewport_size({"width": 1366, "height": 768})
     tab.sign_in("clinician")
-    assert tab.open(f"/dashboards/report.html?patient={FIRST.id}") == "ready"
+    assert tab.open(f"/dashboards/report.html?patient={CGM_POOR}") == "ready"
+    assert tab.page.title().startswith("赵强 Zhao Qiang · " + EN["report_page"])
+    identity = tab.page.inner_text("#identity")
+    assert str(CGM_POOR) in identity and EN["printed"] in identity
+    mean, _ = _stat(tab, "mean")
+    gmi, _ = _stat(tab, "gmi")
+    cv, cv_target = _stat(tab, "cv")
+    active, active_target = _stat(tab, "active")
+    assert mean.endswith("mg/dL") and re.fullmatch(r"\d+\.\d %", gmi), (mean, gmi)
+    assert float(gmi.removesuffix(" %")) > 9.0  # mean about 260 mg/dL
+    assert re.fullmatch(r"\d+\.\d %", cv) and cv_target == f"{EN['target']} <=36 %"
+    assert float(active.removesuffix(" %")) > 90.0 and "70 %" in active_target
+    legend = tab.page.locator("#tir li").all_inner_texts()
+    assert len(legend) == 5 and legend[0].startswith(f"{EN['very_high']} 57 %")
+    assert "goal <5 %" in legend[0] and "goal >70 %" in legend[2]
+    for part in ("#stats", "#tir"):
+        assert _above_the_fold(tab, part), part
+    # The AGP's axis is fixed, with lines at the four cut points.
+    layout = tab.page.evaluate(
+        "(() => { const l = document.getElementById('fig-agp').layout;"
+        " return {range: l.yaxis.range, lines: (l.shapes || []).map(s => s.y0)}; })()"
+    )
+    assert layout["range"] == [0, 350]
+    assert sorted(layout["lines"]) == [54, 70, 180, 250]
+    days = tab.traces("fig-days")
+    assert len(days) == 14
+    assert tab.errors == []
+    tab.shot("report-cgm-en")
+
+
+def test_meter_patient_gets_a_meter_report_without_agp(tab: Tab) -> None:
+    tab.sign_in("clinician")
+    assert tab.open(f"/dashboards/report.html?patient={FIRST.id}&lang=zh-CN&unit=mmol/L") == "ready"
+    assert tab.page.locator("#fig-agp").count() == 0
+    reason = tab.page.inner_text("#agp-left-out")
+    assert "AGP" in reason and "GMI" in reason
+    gmi, _ = _stat(tab, "gmi")
+    assert gmi == "–"
+    per_day, _ = _stat(tab, "readings_per_day")
+    assert float(per_day.split()[0]) < 7  # over the whole 14-day period
+    assert tab.page.locator("#meter-table tbody tr").count() == 4
+    assert tab.page.locator("#stats tr[data-key='active']").count() == 0
+    assert tab.errors == []
+    tab.shot("report-meter-zh")
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_pre_visit_report_prints_on_one_a4_page(tab: Tab, width: int) -> None:
+    tab.page.set_viewport_size({"width": width, "height": 844})
+    tab.sign_in("clinician")
+    assert tab.open(f"/dashboards/report.html?patient={CGM_POOR}") == "ready"
     tab.page.emulate_media(media="print")
+    tab.page.wait_for_selector("body[data-print=ready]")
     pdf = tab.page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    tab.shot(f"report-print-{width}")
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) == 1
     box = reader.pages[0].mediabox
     # A4 is 210 x 297 mm: 595 x 842 PostScript points.
     assert (round(float(box.width)), round(float(box.height))) == (595, 842)
     text = reader.pages[0].extract_text()
-    assert EN["report_page"] in text and "GMI" in text
-    tab.shot("clinician-report-print")
+    assert EN["report_page"] in text and "GMI" in text and EN["very_high"] in text
     assert tab.errors == []
 
 
