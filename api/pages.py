@@ -14,7 +14,7 @@ The worklist spans patients (`api.worklist`): one query selects the patients thi
 would let in and their readings, and each of them is audited.
 
 plotly.js is served from the plotly package's own bundled `plotly.min.js`: no CDN, the
-pages work offline.
+pages work offline; `api.assets` serves it compressed under a hashed name.
 """
 
 from __future__ import annotations
@@ -23,17 +23,15 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
-import plotly
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.staticfiles import StaticFiles
 from plotly.utils import PlotlyJSONEncoder
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import FileResponse
 from starlette.responses import Response as StarletteResponse
 
+from api import assets
 from api.access import TrendsAccess
 from api.patient_scope import ScopedPatient, patient_in_scope
 from api.problems import PATIENT_RESPONSES
@@ -64,8 +62,6 @@ from dashboards.meals import (
 
 router = APIRouter(prefix="/api/v1", tags=["dashboards"])
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "dashboards" / "static"
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # The consensus report's period, and the one every page shows.
 PERIOD = timedelta(days=14)
 # The logbook shows the latest readings of the period: a fortnight of 7 a day.
@@ -342,10 +338,6 @@ async def report_dashboard(
     return _json(payload)
 
 
-async def _plotly_js(request: StarletteRequest) -> StarletteResponse:
-    return FileResponse(PLOTLY_JS, media_type="text/javascript")
-
-
 async def _i18n_js(request: StarletteRequest) -> StarletteResponse:
     return StarletteResponse(catalogue_js(), media_type="text/javascript")
 
@@ -355,6 +347,6 @@ def install(app: FastAPI) -> None:
     shells and scripts carry no patient data, so they are served without a token."""
     app.include_router(router)
     app.include_router(worklist_router)
-    app.add_route("/dashboards/assets/plotly.min.js", _plotly_js, include_in_schema=False)
+    assets.install(app)
     app.add_route("/dashboards/assets/i18n.js", _i18n_js, include_in_schema=False)
-    app.mount("/dashboards", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")
+    app.mount("/dashboards", StaticFiles(directory=assets.STATIC_DIR, html=True), name="dashboards")

@@ -9,7 +9,7 @@ from core.days import DaySummary
 from core.metrics import DEFAULT_MIN_METER_READINGS_PER_DAY, Summary
 from core.units import Unit
 from core.vocabulary import SourceKind
-from dashboards.figures import show
+from dashboards.figures import DECIMALS, show
 from dashboards.i18n import Labels
 from dashboards.meals import LoggedReading, TypedPair
 
@@ -95,13 +95,14 @@ def _metric(
 def metric_rows(
     current: Summary | None, previous: Summary | None, unit: Unit, labels: Labels
 ) -> list[Row]:
-    """The pre-visit report's headline metrics, this period beside the previous one."""
+    """The pre-visit report's headline metrics, this period beside the previous one. The
+    reports are `core`'s typed reports in `unit` (their glucose values are in it)."""
 
     def glucose(v: float | None) -> str:
-        return _glucose(v, unit)
+        return DASH if v is None else f"{round(v, DECIMALS[unit]):g}"
 
     def signed_glucose(d: float) -> str:
-        return f"{show(d, unit):+g}"
+        return f"{round(d, DECIMALS[unit]):+g}"
 
     def number(v: float | None) -> str:
         return DASH if v is None else f"{v:.1f}"

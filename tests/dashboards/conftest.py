@@ -205,9 +205,10 @@ class Tab:
         self.page.wait_for_selector(SETTLED)
         return str(self.page.get_attribute("body", "data-state"))
 
-    def sign_in(self, key: str) -> None:
+    def sign_in(self, key: str, lang: str = "en") -> None:
+        """Sign in through the page, `lang` chosen by the link (and so saved as the user's)."""
         login = self.site.logins[key]
-        self.page.goto(self.site.base + "/dashboards/")
+        self.page.goto(self.site.base + f"/dashboards/?lang={lang}")
         self.page.fill("#username", login.email)
         self.page.fill("#password", login.password)
         with self.page.expect_navigation():
