@@ -40,11 +40,7 @@ from api.state import pool_of
 from api.worklist import router as worklist_router
 from core.days import daily_summaries
 from core.metrics import (
-    METER_AGP_BIN_MINUTES,
     Period,
-    Summary,
-    agp_bins,
-    band_percentages,
 )
 from core.metrics import summarize as summarize_series
 from core.metrics.report import MeterReport
@@ -100,36 +96,6 @@ async def _logged(
     ]
 
 
-async def _summary(
-    request: Request, patient: ScopedPatient, start: datetime, end: datetime
-) -> Summary | None:
-    async with pool_of(request).connection() as conn:
-        fetched = await fetch_series(conn, patient.id, start, end)
-    if fetched.series is None:
-        return None
-    return summarize_series(fetched.series, patient.zones, period=Period(start, end))
-
-
-async def _agp(
-    request: Request,
-    patient: ScopedPatient,
-    start: datetime,
-    end: datetime,
-    unit: Unit,
-    labels: Labels,
-    height: int,
-) -> tuple[Any, Any]:
-    """The AGP and the five-band bar of a period (empty figures when it holds no reading)."""
-    async with pool_of(request).connection() as conn:
-        fetched = await fetch_series(conn, patient.id, start, end)
-    series = fetched.series
-    if series is None:
-        return figures.agp_figure([], unit, labels, height), None
-    bins = agp_bins(series.times, series.values_mg_dl, patient.zones, METER_AGP_BIN_MINUTES)
-    bands = figures.bands_figure(band_percentages(series), labels)
-    return figures.agp_figure(bins, unit, labels, height), bands
-
-
 def _head(
     patient: ScopedPatient, name: str, start: datetime, end: datetime, unit: Unit, lang: Lang
 ) -> dict[str, Any]:
@@ -177,7 +143,6 @@ async def patient_dashboard(
     start = end - PERIOD
     logged = await _logged(request, patient, start, end)
     is_today, points = _today_points(logged, end.astimezone(patient.zones).date())
-    agp, bands = await _agp(request, patient, start, end, unit, labels, height=340)
     async with pool_of(request).connection() as conn:
         fetched = await fetch_series(conn, patient.id, start, end, with_meals=True)
     local_today = end.astimezone(patient.zones).date()
@@ -191,6 +156,12 @@ async def patient_dashboard(
         if fetched.series is not None
         else []
     )
+    current = (
+        None
+        if fetched.series is None
+        else summarize_series(fetched.series, patient.zones, period=Period(start, end), unit=unit)
+    )
+    left_out = None if current is None else report.agp_left_out(current, labels)
     today_title = labels["today"] if is_today else labels["latest_day"]
     return _json(
         {
@@ -198,9 +169,17 @@ async def patient_dashboard(
             "readings": len(logged),
             "figures": {
                 "today": figures.readings_figure(points, unit, labels, today_title),
-                "agp": agp,
-                "bands": bands,
+                "agp": None
+                if current is None or not current.agp or left_out
+                else report.agp_report_figure(current.agp, current.limits, unit, labels),
             },
+            "agp_left_out": left_out,
+            "bands": None if current is None else report.band_rows(current, labels),
+            "bands_title": None
+            if current is None
+            else labels["time_in_ranges"]
+            if current.source is SourceKind.CGM
+            else f"{labels['time_in_ranges']} ({labels['of_readings']})",
             "days": tables.day_rows(days, unit),
             "logbook": tables.logbook_rows(logged, unit, labels)[:LOGBOOK_ROWS],
         }

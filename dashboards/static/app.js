@@ -209,6 +209,9 @@ const GB = (() => {
     await navigated;
     if (!data) return null;
     signedIn(me, data);
+    // A clinician's view of a patient's page is the patient's glucose, not "my glucose".
+    const h1 = document.querySelector("h1[data-label=patient_page]");
+    if (h1 && !(me && me.patient_id === patient)) h1.textContent = L.patient_glucose;
     document.title = `${data.name} · ${L[kind + "_page"] || ""} · glucobridge`;
     if (data.readings === 0) {
       const note = document.createElement("p");
@@ -219,7 +222,33 @@ const GB = (() => {
     return data;
   }
 
+  // The five-band bar as the AGP Report stacks it, each band's share, range and goal beside
+  // it (HTML, not a plotly legend: nothing is clipped at any width or in print).
+  function tir(id, rows) {
+  const el = document.getElementById(id);
+  el.innerHTML = "";
+  const bar = document.createElement("div"); bar.className = "tir-bar";
+  const legend = document.createElement("ul"); legend.className = "tir-legend";
+  for (const r of rows) {
+    const seg = document.createElement("div");
+    seg.className = "seg"; seg.dataset.band = r.band;
+    seg.style.flexGrow = String(r.pct); seg.style.background = r.colour;
+    bar.appendChild(seg);
+    const li = document.createElement("li"); li.dataset.band = r.band;
+    const swatch = document.createElement("span"); swatch.className = "swatch"; swatch.style.background = r.colour;
+    const text = document.createElement("span");
+    text.innerHTML = "";
+    const name = document.createElement("b"); name.textContent = `${r.label} ${r.value}`;
+    const small = document.createElement("small"); small.textContent = ` ${r.range}${r.goal ? " · " + r.goal : ""}`;
+    text.append(name, small);
+    li.append(swatch, text);
+    legend.appendChild(li);
+  }
+  el.append(bar, legend);
+}
+
+
   function ready() { document.body.dataset.state = "ready"; }
 
-  return { L, lang, unit, patient, token, api, fetchJson, translate, nav, table, plot, load, link, ready, query, state, whoAmI };
+  return { tir, L, lang, unit, patient, token, api, fetchJson, translate, nav, table, plot, load, link, ready, query, state, whoAmI };
 })();

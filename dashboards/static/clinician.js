@@ -64,7 +64,7 @@
       if (goal && item.missed.includes(goal)) td.classList.add("missed");
     }
     const links = cell("", "pages_links");
-    for (const [page, key] of [["report.html", "report_page"], ["patient.html", "patient_page"], ["nutrition.html", "nutrition_page"]]) {
+    for (const [page, key] of [["report.html", "report_page"], ["patient.html", "patient_glucose"], ["nutrition.html", "nutrition_page"]]) {
       const a = document.createElement("a");
       a.href = GB.link(page, { patient: item.patient_id }); a.textContent = L[key];
       a.className = page.replace(".html", "-link");

@@ -4,10 +4,15 @@
 (async () => {
   const data = await GB.load("patient");
   if (!data) return;
+  if (data.agp_left_out) {
+    const note = document.getElementById("agp-left-out");
+    note.textContent = data.agp_left_out; note.hidden = false;
+    document.getElementById("fig-agp").remove();
+  }
+  if (data.bands) { GB.tir("tir", data.bands); document.getElementById("bands-title").textContent = data.bands_title; }
   await Promise.all([
     GB.plot("fig-today", data.figures.today),
-    GB.plot("fig-agp", data.figures.agp),
-    GB.plot("fig-bands", data.figures.bands),
+    data.agp_left_out ? null : GB.plot("fig-agp", data.figures.agp),
   ]);
   GB.table("days", data.days, [["date", "date"], ["readings", "readings"], ["mean", "mean"],
     ["min", "min"], ["max", "max"], ["in_range", "in_range"]]);

@@ -18,29 +18,6 @@ async function fit(printing) {
   document.body.dataset.print = printing ? "ready" : "screen";
 }
 
-function tirChart(rows) {
-  const el = document.getElementById("tir");
-  el.innerHTML = "";
-  const bar = document.createElement("div"); bar.className = "tir-bar";
-  const legend = document.createElement("ul"); legend.className = "tir-legend";
-  for (const r of rows) {
-    const seg = document.createElement("div");
-    seg.className = "seg"; seg.dataset.band = r.band;
-    seg.style.flexGrow = String(r.pct); seg.style.background = r.colour;
-    bar.appendChild(seg);
-    const li = document.createElement("li"); li.dataset.band = r.band;
-    const swatch = document.createElement("span"); swatch.className = "swatch"; swatch.style.background = r.colour;
-    const text = document.createElement("span");
-    text.innerHTML = "";
-    const name = document.createElement("b"); name.textContent = `${r.label} ${r.value}`;
-    const small = document.createElement("small"); small.textContent = ` ${r.range}${r.goal ? " · " + r.goal : ""}`;
-    text.append(name, small);
-    li.append(swatch, text);
-    legend.appendChild(li);
-  }
-  el.append(bar, legend);
-}
-
 (async () => {
   const data = await GB.load("report");
   if (!data) return;
@@ -62,7 +39,7 @@ function tirChart(rows) {
   }
   stats.appendChild(body);
   document.getElementById("bands-title").textContent = data.bands_title;
-  tirChart(data.bands);
+  GB.tir("tir", data.bands);
   if (data.agp_left_out) {
     const note = document.getElementById("agp-left-out");
     note.textContent = data.agp_left_out; note.hidden = false;
