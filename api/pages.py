@@ -53,6 +53,7 @@ from dashboards.meals import (
     MealEvent,
     rises_by_type,
     typed_pairs,
+    unpaired_after_meal,
     with_meal_events,
 )
 
@@ -233,6 +234,7 @@ async def nutrition_dashboard(
                 ),
             },
             "pairs": tables.pair_rows(pairs, unit, labels),
+            "unpaired": tables.unpaired_rows(unpaired_after_meal(logged), unit, labels),
         }
     )
 

@@ -13,7 +13,15 @@ from datetime import date, datetime
 
 import plotly.graph_objects as go
 
-from core.metrics import BAND_ORDER, GOAL_OF_BAND, THRESHOLDS, AgpBin, Band, BandPercentages
+from core.metrics import (
+    ADA_TARGETS,
+    BAND_ORDER,
+    GOAL_OF_BAND,
+    THRESHOLDS,
+    AgpBin,
+    Band,
+    BandPercentages,
+)
 from core.units import Unit, from_mg_dl
 from dashboards.i18n import Labels
 
@@ -34,6 +42,8 @@ TARGET_FILL = "rgba(42, 157, 143, 0.10)"
 MINUTES_PER_HOUR = 60
 # Compact margins: the report prints three figures on one A4 page.
 MARGINS = {"l": 50, "r": 20, "t": 40, "b": 40}
+# Fewer pairs than this are drawn as points: a box needs enough values for its quartiles.
+MIN_BOX_PAIRS = 5
 # One decimal in mmol/L, whole numbers in mg/dL, as meters display them.
 DECIMALS = {Unit.MG_DL: 0, Unit.MMOL_L: 1}
 
@@ -165,14 +175,22 @@ def meal_rise_figure(
     for meal_type, rises in rises_mg_dl.items():
         if not rises:
             continue
-        fig.add_trace(
-            go.Box(
-                y=[show(r, unit) for r in rises],
-                name=labels[meal_type],
-                boxpoints="all",
-                meta=meal_type,
+        ys = [show(r, unit) for r in rises]
+        name = f"{labels[meal_type]} (n={len(ys)})"
+        if len(ys) < MIN_BOX_PAIRS:
+            # A box of a few pairs would draw quartiles that are not there: points only.
+            fig.add_trace(
+                go.Scatter(
+                    x=[name] * len(ys),
+                    y=ys,
+                    mode="markers",
+                    name=name,
+                    meta=meal_type,
+                    marker={"size": 10},
+                )
             )
-        )
+            continue
+        fig.add_trace(go.Box(y=ys, name=name, boxpoints="all", meta=meal_type))
     fig.add_hline(y=0, line_color="#6c757d", line_width=1)
     fig.update_yaxes(title=f"{labels['rise']} ({unit.value})")
     return _layout(fig, labels["post_meal_rise"], height)
@@ -199,6 +217,13 @@ def days_compared_figure(
         ]
     )
     fig.update_layout(barmode="group")
-    fig.add_hline(y=THRESHOLDS[unit].high_above, line_dash="dot", line_color="#e76f51")
+    after = ADA_TARGETS[unit].after_below
+    fig.add_hline(
+        y=after,
+        line_dash="dot",
+        line_color="#e76f51",
+        annotation_text=f"{labels['after_meal_target']} <{after:g} {unit.value}",
+        annotation_position="top left",
+    )
     fig.update_yaxes(title=f"{labels['mean']} ({unit.value})")
     return _layout(fig, labels["days_compared"], height)

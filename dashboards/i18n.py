@@ -175,6 +175,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "in_target": ("In target", "达标"),
     "daily_log": ("Daily log", "每日记录"),
     "of_readings": ("share of readings", "读数占比"),
+    "after_meal_target": ("After-meal target (ADA)", "餐后目标（ADA）"),
+    "unpaired_note": (
+        "Rows without a before value: after-meal readings with no reading before the meal.",
+        "无餐前值的行：餐前未测的餐后读数。",
+    ),
     "alerts_unavailable": ("Alerts could not be loaded", "无法加载警报"),
 }
 

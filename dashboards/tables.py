@@ -11,7 +11,7 @@ from core.units import Unit
 from core.vocabulary import SourceKind
 from dashboards.figures import DECIMALS, show
 from dashboards.i18n import Labels
-from dashboards.meals import LoggedReading, TypedPair
+from dashboards.meals import LoggedReading, TypedPair, meal_type
 
 Row = dict[str, str]
 DASH = "–"
@@ -74,6 +74,21 @@ def pair_rows(pairs: Sequence[TypedPair], unit: Unit, labels: Labels) -> list[Ro
             "carbs": _carbs(p.carbohydrate_g),
         }
         for p in reversed(pairs)
+    ]
+
+
+def unpaired_rows(readings: Sequence[LoggedReading], unit: Unit, labels: Labels) -> list[Row]:
+    """After-meal readings in no pair, newest first, in the pairs table's columns."""
+    return [
+        {
+            "time": r.local.strftime(TIME_FORMAT),
+            "meal_type": labels[meal_type(r.local)],
+            "before": DASH,
+            "after": _glucose(r.mg_dl, unit),
+            "rise": DASH,
+            "carbs": _carbs(r.carbohydrate_g),
+        }
+        for r in reversed(readings)
     ]
 
 
