@@ -68,7 +68,7 @@ LangParam = Annotated[Lang, Query(description="language of labels: en or zh-CN")
 UnitParam = Annotated[Unit, Query(description="unit of glucose values")]
 
 _LOGBOOK = """
-SELECT measured_at, mg_dl, meal, carbohydrate_g FROM counted_readings
+SELECT measured_at, mg_dl, meal, carbohydrate_g, value, unit FROM counted_readings
 WHERE patient_id = %(patient)s AND measured_at >= %(start)s AND measured_at < %(end)s
 ORDER BY measured_at
 """
@@ -92,8 +92,10 @@ async def _logged(
         cur = await conn.execute(_LOGBOOK, {"patient": patient.id, "start": start, "end": end})
         rows = await cur.fetchall()
     return [
-        LoggedReading(at, at.astimezone(patient.zones), float(mg), meal, carbs)
-        for at, mg, meal, carbs in rows
+        LoggedReading(
+            at, at.astimezone(patient.zones), float(mg), meal, carbs, float(value), Unit(unit)
+        )
+        for at, mg, meal, carbs, value, unit in rows
     ]
 
 
@@ -123,7 +125,9 @@ def _today_points(logged: Sequence[LoggedReading], today: date) -> tuple[bool, l
     if not logged:
         return True, []
     day = today if any(r.local.date() == today for r in logged) else logged[-1].local.date()
-    points = [figures.Point(r.local, r.mg_dl, r.meal) for r in logged if r.local.date() == day]
+    points = [
+        figures.Point(r.local, r.mg_dl, r.meal, r.band) for r in logged if r.local.date() == day
+    ]
     return day == today, points
 
 

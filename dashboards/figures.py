@@ -21,6 +21,7 @@ from core.metrics import (
     AgpBin,
     Band,
     BandPercentages,
+    classify,
 )
 from core.units import Unit, from_mg_dl
 from dashboards.i18n import Labels
@@ -128,29 +129,20 @@ class Point:
     at: datetime
     mg_dl: float
     meal: str | None = None
+    band: Band | None = None  # core's classification in the measured unit; None: from mg/dL
 
 
 def readings_figure(
     points: Sequence[Point], unit: Unit, labels: Labels, title: str, height: int = 300
 ) -> go.Figure:
-    """Readings over time, coloured by band, with the target range shaded."""
+    """Readings over time, coloured by band (judged by core in the unit each reading was
+    measured in, never from the rounded value shown), with the target range shaded."""
     fig = go.Figure()
-    t = THRESHOLDS[unit]
     values = [show(p.mg_dl, unit) for p in points]
-    colours = []
-    for v in values:
-        band = (
-            Band.VERY_LOW
-            if v < t.very_low_below
-            else Band.LOW
-            if v < t.low_below
-            else Band.VERY_HIGH
-            if v > t.very_high_above
-            else Band.HIGH
-            if v > t.high_above
-            else Band.IN_RANGE
-        )
-        colours.append(BAND_COLOURS[band])
+    colours = [
+        BAND_COLOURS[p.band if p.band is not None else classify(p.mg_dl, Unit.MG_DL)]
+        for p in points
+    ]
     fig.add_trace(
         go.Scatter(
             x=[p.at.isoformat() for p in points],

@@ -14,7 +14,15 @@ from datetime import datetime, time, timedelta
 
 import numpy as np
 
-from core.metrics import GlucoseSeries, MealContext, MealSummary, Source, meal_summary
+from core.metrics import (
+    Band,
+    GlucoseSeries,
+    MealContext,
+    MealSummary,
+    Source,
+    classify,
+    meal_summary,
+)
 from core.units import Unit
 
 # Local start time of each meal type, in order; before the first, the day's last type
@@ -35,6 +43,15 @@ class LoggedReading:
     mg_dl: float
     meal: str | None
     carbohydrate_g: float | None
+    # As measured: the band of a reading is judged in its own unit (core.metrics.classify).
+    value: float | None = None
+    unit: Unit = Unit.MG_DL
+
+    @property
+    def band(self) -> Band:
+        if self.value is None:
+            return classify(self.mg_dl, Unit.MG_DL)
+        return classify(self.value, self.unit)
 
 
 @dataclass(frozen=True)

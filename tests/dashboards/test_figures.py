@@ -10,6 +10,7 @@ import numpy as np
 
 from core.metrics import (
     AgpBin,
+    Band,
     BandPercentages,
     GlucoseSeries,
     GoalMetric,
@@ -18,7 +19,7 @@ from core.metrics import (
     summarize,
 )
 from core.units import MG_DL_PER_MMOL_L, Unit
-from dashboards.figures import agp_figure, bands_figure
+from dashboards.figures import BAND_COLOURS, Point, agp_figure, bands_figure, readings_figure
 from dashboards.i18n import CATALOGUE, Labels, Lang
 from dashboards.meals import LoggedReading, meal_type, rises_by_type, typed_pairs
 from dashboards.worklist import PatientPeriods, worklist
@@ -107,3 +108,15 @@ def test_worklist_ranks_lows_then_very_high_then_time_in_range() -> None:
     assert GoalMetric.TIME_IN_RANGE in by_name["poor"].missed
     assert [r.key for r in by_name["silent"].reasons] == ["missing"]
     assert by_name["steady"].reasons == () and not by_name["steady"].flagged
+
+
+def test_a_reading_is_coloured_by_its_band_in_the_unit_it_was_measured_in() -> None:
+    # 10.0 mmol/L is in range (the high band starts above 10.0); converted it is 180.16 mg/dL,
+    # which judged in mg/dL would be high.
+    at = datetime(2026, 3, 1, 8, 0, tzinfo=SHANGHAI)
+    measured = LoggedReading(at, at, 10.0 * MG_DL_PER_MMOL_L, None, None, 10.0, Unit.MMOL_L)
+    assert measured.band is Band.IN_RANGE
+    fig = readings_figure(
+        [Point(at, measured.mg_dl, None, measured.band)], Unit.MG_DL, Labels(Lang.EN), "today"
+    )
+    assert list(fig.data[0].marker.color) == [BAND_COLOURS[Band.IN_RANGE]]
