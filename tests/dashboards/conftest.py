@@ -22,11 +22,15 @@ from core.settings import ApiSettings
 from core.units import Unit
 from core.vocabulary import SourceKind
 from stack.demo import (
+    ALL_DEMO_PATIENTS,
+    DEMO_CGM_PATIENTS,
     DEMO_CLINIC,
     DEMO_PATIENTS,
     SHANGHAI,
     DemoLogin,
+    demo_cgm_files,
     demo_readings,
+    import_cgm,
     register_logins,
     register_patients,
 )
@@ -68,6 +72,9 @@ STEADY_PATTERN = [110.0, 125.0, 140.0, 155.0, 130.0]
 CGM_INTERVAL = timedelta(minutes=15)
 # A patient of the demo clinic who has not synced anything yet: every page says so.
 NO_DATA = uuid.uuid5(uuid.NAMESPACE_URL, "glucobridge/tests/no-data")
+# Every patient the demo clinic's clinician sees: the demo's (meter and CGM), the two CGM
+# wearers above and the one without readings.
+CLINIC_PATIENTS = len(ALL_DEMO_PATIENTS) + 3
 
 
 @dataclass
@@ -173,6 +180,11 @@ def site(services: Services) -> Iterator[Site]:
     seeded = _seed(services.database_url)
     with serve_api(ApiSettings(database_url=services.database_url)) as base_url:
         seeded.base = base_url
+        # The demo's sensor wearers upload their CGM exports through the API, as in the demo.
+        today = datetime.now(SHANGHAI).date()
+        for cgm in DEMO_CGM_PATIENTS:
+            rows = sum(len(text.splitlines()) - 1 for _, text in demo_cgm_files(cgm, today))
+            assert import_cgm(base_url, cgm, seeded.logins[cgm.key], today) == rows
         yield seeded
 
 

@@ -13,8 +13,15 @@ from pypdf import PdfReader
 from dashboards.figures import CONSENSUS_GOALS, MIN_BOX_PAIRS
 from dashboards.i18n import Labels, Lang
 from dashboards.meals import MEAL_TYPES
-from stack.demo import DEMO_PATIENTS
-from tests.dashboards.conftest import CGM_POOR, CGM_STEADY, RECORDED_CARBS_G, SETTLED, Tab
+from stack.demo import ALL_DEMO_PATIENTS, DEMO_PATIENTS
+from tests.dashboards.conftest import (
+    CGM_POOR,
+    CGM_STEADY,
+    CLINIC_PATIENTS,
+    RECORDED_CARBS_G,
+    SETTLED,
+    Tab,
+)
 
 FIRST = DEMO_PATIENTS[0]  # 王芳 Wang Fang, type 1, her own login
 EN = Labels(Lang.EN)
@@ -101,7 +108,7 @@ def test_worklist_ranks_poor_control_above_good_and_says_why(tab: Tab) -> None:
     tab.sign_in("clinician")
     assert "/dashboards/clinician.html" in tab.page.url
     rows = tab.page.locator("#worklist tbody tr")
-    assert rows.count() == len(DEMO_PATIENTS) + 3  # two CGM wearers, one without data
+    assert rows.count() == CLINIC_PATIENTS
     order = tab.page.evaluate(
         "Array.from(document.querySelectorAll('#worklist tbody tr')).map(tr => tr.dataset.patient)"
     )
@@ -223,9 +230,8 @@ def test_clinician_opens_the_patient_page_with_alerts(tab: Tab) -> None:
 def test_nutritionist_sees_meals_by_type_with_carbs(tab: Tab) -> None:
     tab.sign_in("nutritionist")
     assert "/dashboards/clinician.html" in tab.page.url
-    assert tab.page.locator("#worklist tbody tr").count() == len(
-        DEMO_PATIENTS
-    )  # no grant to the CGM two
+    # The demo's patients only: the test clinic's two CGM wearers granted the nutritionist nothing.
+    assert tab.page.locator("#worklist tbody tr").count() == len(ALL_DEMO_PATIENTS)
     assert tab.open(f"/dashboards/nutrition.html?patient={FIRST.id}") == "ready"
     rise = tab.traces("fig-rise")
     assert rise, "a fortnight of tagged fingersticks holds before/after pairs"
