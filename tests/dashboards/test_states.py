@@ -53,6 +53,17 @@ def test_a_failing_server_is_not_shown_as_no_access(
     tab.shot(f"state-{status}")
 
 
+def test_a_lost_connection_says_offline(tab: Tab) -> None:
+    tab.sign_in("clinician")
+    tab.page.route(
+        re.compile(r"/api/v1/patients/.*/dashboards/patient"),
+        lambda route: route.abort("internetdisconnected"),
+    )
+    assert tab.open(f"/dashboards/patient.html?patient={FIRST.id}") == "offline"
+    assert tab.page.inner_text("#state") == EN["offline"]
+    assert EN["no_access"] not in tab.page.inner_text("body")
+
+
 def test_a_patient_without_readings_says_so(tab: Tab) -> None:
     tab.sign_in("clinician")
     for page in ("patient", "report", "nutrition"):
