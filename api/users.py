@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Query, Request, Response
+from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -197,6 +198,14 @@ async def me(request: Request, caller: CurrentUser) -> Me:
         language=language,
         unit=unit,
     )
+
+
+async def saved_unit(conn: AsyncConnection[Any], user_id: uuid.UUID) -> Unit:
+    """The unit the user chose (`PATCH /users/me`), mg/dL until they choose: what an export
+    gives when the request names none."""
+    cur = await conn.execute("SELECT unit FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return Unit(row[0]) if row is not None and row[0] is not None else Unit.MG_DL
 
 
 @router.patch(

@@ -86,3 +86,17 @@ def test_language_and_unit_are_saved_per_user(site: Site) -> None:
         refused = client.patch("/api/v1/users/me", json={"language": "fr"})
         assert refused.status_code == 422
         assert client.get("/api/v1/users/me").json()["language"] == "zh-CN"
+
+
+def test_an_export_without_a_unit_uses_the_saved_one(site: Site) -> None:
+    path = f"/api/v1/patients/{DEMO_PATIENTS[0].id}/exports/readings.csv"
+    with _client(site, "clinician") as client:
+        before = client.get(path).text.splitlines()
+        assert client.patch("/api/v1/users/me", json={"unit": "mmol/L"}).status_code == 200
+        after = client.get(path).text.splitlines()
+        named = client.get(path, params={"unit": "mg/dL"}).text.splitlines()
+    assert before[0].startswith("measured_at"), before[:2]
+    column = before[0].split(",").index("unit")
+    assert {row.split(",")[column] for row in before[1:]} == {"mg/dL"}
+    assert {row.split(",")[column] for row in after[1:]} == {"mmol/L"}
+    assert named == before  # a unit the request names wins
