@@ -102,12 +102,14 @@ async def _logged(
 def _head(
     patient: ScopedPatient, name: str, start: datetime, end: datetime, unit: Unit, lang: Lang
 ) -> dict[str, Any]:
-    local_end = end.astimezone(patient.zones) - timedelta(seconds=1)
+    # The 14 days end now, so they start and end at this time of day (as dates alone they
+    # would name 15 days).
+    local_start, local_end = start.astimezone(patient.zones), end.astimezone(patient.zones)
     return {
         "patient_id": str(patient.id),
         "name": name,
         "timezone": patient.timezone,
-        "period": f"{start.astimezone(patient.zones):%Y-%m-%d} – {local_end:%Y-%m-%d}",
+        "period": f"{local_start:%Y-%m-%d %H:%M} – {local_end:%Y-%m-%d %H:%M}",
         "unit": unit.value,
         "lang": lang.value,
     }
@@ -277,8 +279,8 @@ async def report_dashboard(
     logged = await _logged(request, patient, start, end)
     local_start = start.astimezone(patient.zones)
     local_end = end.astimezone(patient.zones)
-    period_text = f"{local_start:%Y-%m-%d %H:%M} – {local_end:%Y-%m-%d %H:%M}"
     head = _head(patient, await _name(request, patient.id), start, end, unit, lang)
+    period_text = str(head["period"])
     payload: dict[str, Any] = {
         **head,
         "period": period_text,

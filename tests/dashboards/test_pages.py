@@ -200,22 +200,28 @@ def test_meter_patient_gets_a_meter_report_without_agp(tab: Tab) -> None:
     tab.shot("report-meter-zh")
 
 
-@pytest.mark.parametrize("width", [390, 1366])
-def test_pre_visit_report_prints_on_one_a4_page(tab: Tab, width: int) -> None:
+@pytest.mark.parametrize(
+    ("width", "lang", "patient"),
+    [(390, "en", CGM_POOR), (1366, "en", CGM_POOR), (390, "zh-CN", FIRST.id)],
+)
+def test_pre_visit_report_prints_on_one_a4_page(
+    tab: Tab, width: int, lang: str, patient: object
+) -> None:
     tab.page.set_viewport_size({"width": width, "height": 844})
-    tab.sign_in("clinician")
-    assert tab.open(f"/dashboards/report.html?patient={CGM_POOR}") == "ready"
+    tab.sign_in("clinician", lang)
+    labels = EN if lang == "en" else ZH
+    assert tab.open(f"/dashboards/report.html?patient={patient}&lang={lang}") == "ready"
     tab.page.emulate_media(media="print")
     tab.page.wait_for_selector("body[data-print=ready]")
     pdf = tab.page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
-    tab.shot(f"report-print-{width}")
+    tab.shot(f"report-print-{width}-{lang}")
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) == 1
     box = reader.pages[0].mediabox
     # A4 is 210 x 297 mm: 595 x 842 PostScript points.
     assert (round(float(box.width)), round(float(box.height))) == (595, 842)
     text = reader.pages[0].extract_text()
-    assert EN["report_page"] in text and "GMI" in text and EN["very_high"] in text
+    assert labels["report_page"] in text and "GMI" in text and labels["very_high"] in text
     assert tab.errors == []
 
 
