@@ -119,7 +119,7 @@ def band_rows(report: Summary, labels: Labels) -> list[Row]:
     unit = report.unit
 
     def g(v: float) -> str:
-        return f"{round(v, DECIMALS[unit]):g}"
+        return f"{v:.{DECIMALS[unit]}f}"  # 3.0 mmol/L as meters show it, not 3
 
     ranges = {
         "very_low": f"<{g(limits.very_low_below)}",
@@ -201,6 +201,7 @@ def agp_report_figure(
     fig.update_yaxes(
         range=[0, AXIS_TOP[unit]],
         tickvals=ticks,
+        ticktext=[f"{t:.{d}f}" for t in ticks],
         title=unit.value,
         fixedrange=True,
     )
