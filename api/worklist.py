@@ -79,7 +79,8 @@ WITH reached AS (
     GROUP BY 1
 )
 SELECT c.id, c.display_name, c.timezone, c.grant_id, sy.last,
-       s.current, s.source, s.n, s.epochs, s.vals, s.units, s.received
+       s.current, s.source, s.n, s.epochs, s.vals, s.units, s.received,
+       (SELECT count(*) FROM reached) AS reached
 FROM capped c
 LEFT JOIN series s ON s.patient_id = c.id
 LEFT JOIN synced sy ON sy.patient_id = c.id
@@ -178,9 +179,11 @@ async def clinician_worklist(
         "end": now,
     }
     gathered: dict[uuid.UUID, _Gathered] = {}
+    reached = 0
     async with pool_of(request).connection() as conn:
         cur = await conn.execute(_WORKLIST, params)
         for row in await cur.fetchall():
+            reached = int(row[12])
             patient_id, name, tz, grant_id, synced, current, source = row[:7]
             g = gathered.setdefault(
                 patient_id, _Gathered(str(name), _zone(str(tz)), grant_id, synced)
@@ -211,5 +214,7 @@ async def clinician_worklist(
         "page": page,
         "pages": max(1, -(-len(ranked) // size)),
         "clinics": clinics,
+        # Patients beyond MAX_WORKLIST (by name) are not ranked: said, never silently left out.
+        "not_ranked": max(0, reached - len(gathered)),
         "items": [_item(e, labels) for e in ranked[first : first + size]],
     }

@@ -124,6 +124,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Page {page} of {pages} · {total} patients",
         "第 {page}/{pages} 页 · 共 {total} 位患者",
     ),
+    "not_ranked": (
+        "· {n} more patients not ranked: filter by clinic to see them",
+        "· 另有 {n} 位患者未排序：请按诊所筛选查看",
+    ),
     "previous_page": ("Previous", "上一页"),
     "next_page": ("Next", "下一页"),
     "risk_order": (

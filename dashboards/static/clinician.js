@@ -75,6 +75,7 @@
   table.appendChild(body);
   const pager = document.getElementById("pager");
   pager.textContent = L.page_of.replace("{page}", data.page).replace("{pages}", data.pages).replace("{total}", data.total) + " ";
+  if (data.not_ranked) pager.textContent += L.not_ranked.replace("{n}", data.not_ranked) + " ";
   for (const [label, page] of [["previous_page", data.page - 1], ["next_page", data.page + 1]]) {
     if (page < 1 || page > data.pages) continue;
     const a = document.createElement("a");

@@ -39,7 +39,7 @@ def clinician(site: Site) -> Iterator[httpx.Client]:
 
 def test_worklist_pages_and_filters(clinician: httpx.Client, services: Services) -> None:
     whole = clinician.get("/api/v1/dashboards/worklist").json()
-    assert whole["total"] == ALL and whole["pages"] == 1
+    assert whole["total"] == ALL and whole["pages"] == 1 and whole["not_ranked"] == 0
     ranked = [item["patient_id"] for item in whole["items"]]
     assert ranked.index(str(CGM_POOR)) < ranked.index(str(CGM_STEADY))
     size = 3
