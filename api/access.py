@@ -19,9 +19,10 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Depends, Path, Request
+from psycopg import AsyncConnection
 
 from api import audit_log as audit
 from api.auth import Caller, Role, current_or_erased_user, current_user
@@ -164,6 +165,18 @@ def _entry(
         grant_id=grant_id,
         outcome=outcome,
     )
+
+
+async def record_allowed(
+    conn: AsyncConnection[Any],
+    request: Request,
+    patient_id: uuid.UUID,
+    caller: Caller,
+    grant_id: uuid.UUID | None,
+) -> None:
+    """The audit row of an access a list route decided itself (the worklist's one query
+    selects exactly the patients this gate would let in)."""
+    await audit.record(conn, _entry(request, patient_id, caller, grant_id, "allowed"))
 
 
 def policy_of(dependency: object) -> Policy | None:

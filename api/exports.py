@@ -27,6 +27,7 @@ from api.problems import (
     require_zoned,
 )
 from api.state import pool_of
+from api.users import saved_unit
 from core.fhir import ExportReading, bundle, omh_data_point
 from core.units import Unit, from_mg_dl
 from core.vocabulary import RangeFlag, SourceKind
@@ -140,10 +141,13 @@ async def export_csv(
     access: ExportsAccess,
     start: Start = None,
     end: End = None,
-    unit: Annotated[Unit, Query(description="unit of the `value` column")] = Unit.MG_DL,
+    unit: Annotated[
+        Unit | None, Query(description="unit of `value`; default: the caller's saved unit")
+    ] = None,
 ) -> Response:
     async with pool_of(request).connection() as conn:
         rows = await counted_rows(conn, access.patient_id, start, end)
+        unit = unit or await saved_unit(conn, access.caller.id)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -230,12 +234,15 @@ async def export_openmhealth(
     access: ExportsAccess,
     start: Start = None,
     end: End = None,
-    unit: Annotated[Unit, Query(description="unit of blood_glucose")] = Unit.MG_DL,
+    unit: Annotated[
+        Unit | None, Query(description="unit of blood_glucose; default: the caller's saved unit")
+    ] = None,
 ) -> OmhPage:
     async with pool_of(request).connection() as conn:
         rows = await counted_rows(conn, access.patient_id, start, end)
+        chosen = unit or await saved_unit(conn, access.caller.id)
     now = datetime.now(UTC)
-    return OmhPage(items=[omh_data_point(r, unit, now) for r in rows])
+    return OmhPage(items=[omh_data_point(r, chosen, now) for r in rows])
 
 
 # -- research ---------------------------------------------------------------------------------

@@ -10,12 +10,11 @@ the grant check and the audit row are the very ones every other patient route ha
 authorization-matrix test covers them as it enumerates `app.routes`. A user without a grant
 gets a 404 problem and the page shows no figure and no value of that patient.
 
-The worklist spans patients; it passes each candidate patient through the same gate
-(`require_patient("trends")` called per patient), so each listed patient is audited and a
-patient without a grant in force is simply not listed.
+The worklist spans patients (`api.worklist`): one query selects the patients this gate
+would let in and their readings, and each of them is audited.
 
 plotly.js is served from the plotly package's own bundled `plotly.min.js`: no CDN, the
-pages work offline.
+pages work offline; `api.assets` serves it compressed under a hashed name.
 """
 
 from __future__ import annotations
@@ -24,62 +23,52 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
-import plotly
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.staticfiles import StaticFiles
 from plotly.utils import PlotlyJSONEncoder
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import FileResponse
 from starlette.responses import Response as StarletteResponse
 
-from api.access import TrendsAccess, require_patient
-from api.auth import CurrentUser
+from api import assets
+from api.access import TrendsAccess
 from api.patient_scope import ScopedPatient, patient_in_scope
-from api.problems import AUTH_RESPONSES, PATIENT_RESPONSES, ProblemError
+from api.problems import PATIENT_RESPONSES
 from api.series import fetch_series
 from api.state import pool_of
+from api.worklist import router as worklist_router
 from core.days import daily_summaries
 from core.metrics import (
-    METER_AGP_BIN_MINUTES,
-    THRESHOLDS,
-    EmptySeriesError,
     Period,
-    Summary,
-    agp_bins,
-    band_percentages,
 )
 from core.metrics import summarize as summarize_series
+from core.metrics.report import MeterReport
 from core.units import Unit
-from dashboards import figures, tables
+from core.vocabulary import SourceKind
+from dashboards import figures, report, tables
 from dashboards.i18n import DEFAULT_LANG, Labels, Lang, catalogue_js
 from dashboards.meals import (
     LoggedReading,
     MealEvent,
     rises_by_type,
     typed_pairs,
+    unpaired_after_meal,
     with_meal_events,
 )
-from dashboards.worklist import PatientPeriods, worklist
 
 router = APIRouter(prefix="/api/v1", tags=["dashboards"])
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "dashboards" / "static"
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # The consensus report's period, and the one every page shows.
 PERIOD = timedelta(days=14)
 # The logbook shows the latest readings of the period: a fortnight of 7 a day.
 LOGBOOK_ROWS = 100
-# Patients a worklist considers at most: a clinician's panel, computed in one request.
-MAX_WORKLIST = 200
 
 LangParam = Annotated[Lang, Query(description="language of labels: en or zh-CN")]
 UnitParam = Annotated[Unit, Query(description="unit of glucose values")]
 
 _LOGBOOK = """
-SELECT measured_at, mg_dl, meal, carbohydrate_g FROM counted_readings
+SELECT measured_at, mg_dl, meal, carbohydrate_g, value, unit FROM counted_readings
 WHERE patient_id = %(patient)s AND measured_at >= %(start)s AND measured_at < %(end)s
 ORDER BY measured_at
 """
@@ -88,20 +77,6 @@ _MEAL_EVENTS = """
 SELECT at, carbohydrate_g FROM meal_events
 WHERE patient_id = %(patient)s AND at >= %(start)s AND at < %(end)s AND carbohydrate_g > 0
 ORDER BY at
-"""
-_LAST_READING = """
-SELECT max(measured_at) FROM counted_readings WHERE patient_id = %s
-"""
-# Patients whose grant in force reaches the caller with the trends scope, or their own: the
-# gate still decides (and audits), and is not asked about patients it would refuse, whose
-# access logs would otherwise fill with refusals at every look at the worklist.
-_CANDIDATES = """
-SELECT p.id, p.display_name FROM patients p
-WHERE p.user_id = %(user)s OR p.id IN (
-    SELECT g.patient_id FROM grants_in_force g
-    WHERE g.user_id = %(user)s AND 'trends' = ANY (g.scopes))
-ORDER BY p.display_name, p.id
-LIMIT %(limit)s
 """
 
 
@@ -117,50 +92,24 @@ async def _logged(
         cur = await conn.execute(_LOGBOOK, {"patient": patient.id, "start": start, "end": end})
         rows = await cur.fetchall()
     return [
-        LoggedReading(at, at.astimezone(patient.zones), float(mg), meal, carbs)
-        for at, mg, meal, carbs in rows
+        LoggedReading(
+            at, at.astimezone(patient.zones), float(mg), meal, carbs, float(value), Unit(unit)
+        )
+        for at, mg, meal, carbs, value, unit in rows
     ]
-
-
-async def _summary(
-    request: Request, patient: ScopedPatient, start: datetime, end: datetime
-) -> Summary | None:
-    async with pool_of(request).connection() as conn:
-        fetched = await fetch_series(conn, patient.id, start, end)
-    if fetched.series is None:
-        return None
-    return summarize_series(fetched.series, patient.zones, period=Period(start, end))
-
-
-async def _agp(
-    request: Request,
-    patient: ScopedPatient,
-    start: datetime,
-    end: datetime,
-    unit: Unit,
-    labels: Labels,
-    height: int,
-) -> tuple[Any, Any]:
-    """The AGP and the five-band bar of a period (empty figures when it holds no reading)."""
-    async with pool_of(request).connection() as conn:
-        fetched = await fetch_series(conn, patient.id, start, end)
-    series = fetched.series
-    if series is None:
-        return figures.agp_figure([], unit, labels, height), None
-    bins = agp_bins(series.times, series.values_mg_dl, patient.zones, METER_AGP_BIN_MINUTES)
-    bands = figures.bands_figure(band_percentages(series), labels)
-    return figures.agp_figure(bins, unit, labels, height), bands
 
 
 def _head(
     patient: ScopedPatient, name: str, start: datetime, end: datetime, unit: Unit, lang: Lang
 ) -> dict[str, Any]:
-    local_end = end.astimezone(patient.zones) - timedelta(seconds=1)
+    # The 14 days end now, so they start and end at this time of day (as dates alone they
+    # would name 15 days).
+    local_start, local_end = start.astimezone(patient.zones), end.astimezone(patient.zones)
     return {
         "patient_id": str(patient.id),
         "name": name,
         "timezone": patient.timezone,
-        "period": f"{start.astimezone(patient.zones):%Y-%m-%d} – {local_end:%Y-%m-%d}",
+        "period": f"{local_start:%Y-%m-%d %H:%M} – {local_end:%Y-%m-%d %H:%M}",
         "unit": unit.value,
         "lang": lang.value,
     }
@@ -178,7 +127,9 @@ def _today_points(logged: Sequence[LoggedReading], today: date) -> tuple[bool, l
     if not logged:
         return True, []
     day = today if any(r.local.date() == today for r in logged) else logged[-1].local.date()
-    points = [figures.Point(r.local, r.mg_dl, r.meal) for r in logged if r.local.date() == day]
+    points = [
+        figures.Point(r.local, r.mg_dl, r.meal, r.band) for r in logged if r.local.date() == day
+    ]
     return day == today, points
 
 
@@ -199,7 +150,6 @@ async def patient_dashboard(
     start = end - PERIOD
     logged = await _logged(request, patient, start, end)
     is_today, points = _today_points(logged, end.astimezone(patient.zones).date())
-    agp, bands = await _agp(request, patient, start, end, unit, labels, height=340)
     async with pool_of(request).connection() as conn:
         fetched = await fetch_series(conn, patient.id, start, end, with_meals=True)
     local_today = end.astimezone(patient.zones).date()
@@ -213,15 +163,30 @@ async def patient_dashboard(
         if fetched.series is not None
         else []
     )
+    current = (
+        None
+        if fetched.series is None
+        else summarize_series(fetched.series, patient.zones, period=Period(start, end), unit=unit)
+    )
+    left_out = None if current is None else report.agp_left_out(current, labels)
     today_title = labels["today"] if is_today else labels["latest_day"]
     return _json(
         {
             **_head(patient, await _name(request, patient.id), start, end, unit, lang),
+            "readings": len(logged),
             "figures": {
                 "today": figures.readings_figure(points, unit, labels, today_title),
-                "agp": agp,
-                "bands": bands,
+                "agp": None
+                if current is None or not current.agp or left_out
+                else report.agp_report_figure(current.agp, current.limits, unit, labels),
             },
+            "agp_left_out": left_out,
+            "bands": None if current is None else report.band_rows(current, labels),
+            "bands_title": None
+            if current is None
+            else labels["time_in_ranges"]
+            if current.source is SourceKind.CGM
+            else f"{labels['time_in_ranges']} ({labels['of_readings']})",
             "days": tables.day_rows(days, unit),
             "logbook": tables.logbook_rows(logged, unit, labels)[:LOGBOOK_ROWS],
         }
@@ -263,6 +228,7 @@ async def nutrition_dashboard(
     return _json(
         {
             **_head(patient, await _name(request, patient.id), start, end, unit, lang),
+            "readings": len(logged),
             "figures": {
                 "rise": figures.meal_rise_figure(rises_by_type(pairs), unit, labels),
                 "days": figures.days_compared_figure(
@@ -274,13 +240,14 @@ async def nutrition_dashboard(
                 ),
             },
             "pairs": tables.pair_rows(pairs, unit, labels),
+            "unpaired": tables.unpaired_rows(unpaired_after_meal(logged), unit, labels),
         }
     )
 
 
 @router.get(
     "/patients/{patient_id}/dashboards/report",
-    summary="The pre-visit report: AGP, bands, GMI, CV, lows, sufficiency, change",
+    summary="The pre-visit report (AGP Report layout): statistics, bands, AGP, daily profiles",
     responses=PATIENT_RESPONSES,
 )
 async def report_dashboard(
@@ -293,77 +260,69 @@ async def report_dashboard(
     labels = Labels(lang)
     end = datetime.now(UTC)
     start = end - PERIOD
-    current = await _summary(request, patient, start, end)
-    previous = await _summary(request, patient, start - PERIOD, start)
-    agp, bands = await _agp(request, patient, start, end, unit, labels, height=300)
-    logged = await _logged(request, patient, start, end)
-    low = THRESHOLDS[Unit.MG_DL].low_below
-    return _json(
-        {
-            **_head(patient, await _name(request, patient.id), start, end, unit, lang),
-            "figures": {"agp": agp, "bands": bands},
-            "metrics": tables.metric_rows(current, previous, unit, labels),
-            "lows": tables.low_rows(logged, low, unit),
-        }
-    )
-
-
-@router.get(
-    "/dashboards/worklist",
-    summary="The caller's patients, who needs attention first (each one audited)",
-    responses=AUTH_RESPONSES,
-)
-async def clinician_worklist(
-    request: Request,
-    caller: CurrentUser,
-    lang: LangParam = DEFAULT_LANG,
-    unit: UnitParam = Unit.MG_DL,
-) -> Response:
-    labels = Labels(lang)
-    gate = require_patient("trends")
     async with pool_of(request).connection() as conn:
-        cur = await conn.execute(_CANDIDATES, {"user": caller.id, "limit": MAX_WORKLIST})
-        candidates = await cur.fetchall()
-    now = datetime.now(UTC)
-    periods = []
-    for patient_id, name in candidates:
-        try:
-            await gate(request, patient_id, caller)
-        except ProblemError as exc:
-            if exc.problem.status != 404:
-                raise
-            continue  # no grant in force with this scope: not on the list
-        patient = await patient_in_scope(request, patient_id)
-        try:
-            current = await _summary(request, patient, now - PERIOD, now)
-            previous = await _summary(request, patient, now - 2 * PERIOD, now - PERIOD)
-        except EmptySeriesError:
-            current = previous = None
-        async with pool_of(request).connection() as conn:
-            cur = await conn.execute(_LAST_READING, (patient_id,))
-            row = await cur.fetchone()
-        last = None if row is None else row[0]
-        periods.append(PatientPeriods(patient_id, str(name), current, previous, last))
-    items = []
-    for e in worklist(periods, now):
-        items.append(
-            {
-                "patient_id": str(e.patient_id),
-                "name": e.name,
-                "flags": [labels[f] for f in e.flags] or [labels["nothing"]],
-                "flag_keys": list(e.flags),
-                "tbr": tables.pct(e.tbr_pct),
-                "level2": tables.DASH if e.level2 is None else str(e.level2),
-                "gmi": tables.pct(e.gmi_pct),
-                "gmi_change": tables.DASH if e.gmi_change is None else f"{e.gmi_change:+.1f}",
-                "last_reading": tables.when(e.last_reading),
-            }
+        fetched = await fetch_series(conn, patient.id, start, end, with_meals=True)
+        before = await fetch_series(conn, patient.id, start - PERIOD, start)
+    period = Period(start, end)
+    current = (
+        None
+        if fetched.series is None
+        else summarize_series(fetched.series, patient.zones, period=period, unit=unit)
+    )
+    previous = (
+        None
+        if before.series is None
+        else summarize_series(
+            before.series, patient.zones, period=Period(start - PERIOD, start), unit=unit
         )
-    return _json({"lang": lang.value, "unit": unit.value, "items": items})
-
-
-async def _plotly_js(request: StarletteRequest) -> StarletteResponse:
-    return FileResponse(PLOTLY_JS, media_type="text/javascript")
+    )
+    logged = await _logged(request, patient, start, end)
+    local_start = start.astimezone(patient.zones)
+    local_end = end.astimezone(patient.zones)
+    head = _head(patient, await _name(request, patient.id), start, end, unit, lang)
+    period_text = str(head["period"])
+    payload: dict[str, Any] = {
+        **head,
+        "period": period_text,
+        "identifier": str(patient.id),
+        "printed": f"{local_end:%Y-%m-%d}",
+        "readings": len(logged),
+        "source": None if current is None else current.source.value,
+        "figures": {"agp": None, "days": None},
+    }
+    if current is None:
+        return _json(payload)
+    left_out = report.agp_left_out(current, labels)
+    agp_bins_out = current.agp
+    days = report.daily_profiles_figure(
+        logged,
+        local_start.date() + timedelta(days=1),
+        PERIOD.days,
+        current.limits,
+        unit,
+        labels,
+    )
+    payload |= {
+        "stats": report.stats_rows(current, labels, period_text),
+        "bands": report.band_rows(current, labels),
+        "bands_title": labels["time_in_ranges"]
+        if current.source is SourceKind.CGM
+        else f"{labels['time_in_ranges']} ({labels['of_readings']})",
+        "agp_left_out": left_out,
+        "figures": {
+            "agp": None
+            if not agp_bins_out or left_out
+            else report.agp_report_figure(agp_bins_out, current.limits, unit, labels),
+            "days": days,
+        },
+        "meter": report.meter_rows(current, labels) if isinstance(current, MeterReport) else None,
+        "change": [
+            row
+            for row in tables.metric_rows(current, previous, unit, labels)
+            if (row["this"], row["previous"]) != (tables.DASH, tables.DASH)
+        ],
+    }
+    return _json(payload)
 
 
 async def _i18n_js(request: StarletteRequest) -> StarletteResponse:
@@ -374,6 +333,7 @@ def install(app: FastAPI) -> None:
     """The data routes, and the static shells with plotly.js and the label catalogue. The
     shells and scripts carry no patient data, so they are served without a token."""
     app.include_router(router)
-    app.add_route("/dashboards/assets/plotly.min.js", _plotly_js, include_in_schema=False)
+    app.include_router(worklist_router)
+    assets.install(app)
     app.add_route("/dashboards/assets/i18n.js", _i18n_js, include_in_schema=False)
-    app.mount("/dashboards", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")
+    app.mount("/dashboards", StaticFiles(directory=assets.STATIC_DIR, html=True), name="dashboards")

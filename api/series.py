@@ -85,13 +85,19 @@ async def fetch_series(
     if row is None:
         return FetchedSeries(None, source, control, others)
     _, _, epochs, values, units, meals = row
+    return FetchedSeries(series_of(source, epochs, values, units, meals), source, control, others)
+
+
+def series_of(
+    source: Source, epochs: object, values: object, units: object, meals: object = None
+) -> GlucoseSeries:
+    """A series from the binary columns `_SERIES` aggregates (any query may reuse them)."""
     assert isinstance(epochs, bytes) and isinstance(values, bytes) and isinstance(units, bytes)
     times = np.frombuffer(epochs, dtype=">i8").astype("datetime64[s]")
     numbers = np.frombuffer(values, dtype=">f8").astype(np.float64)
     mmol = np.frombuffer(units, dtype=np.uint8).astype(np.bool_)
     tags = [_meal(m) for m in meals] if isinstance(meals, list) else None
-    series = GlucoseSeries.build(times, numbers, mmol, source, meals=tags)
-    return FetchedSeries(series, source, control, others)
+    return GlucoseSeries.build(times, numbers, mmol, source, meals=tags)
 
 
 def _meal(tag: object) -> MealContext | None:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Query, Request, Response
+from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -37,6 +38,8 @@ from api.fields import EMAIL_PATTERN, MAX_EMAIL, Email, Name
 from api.paging import Cursor, Limit, Page
 from api.problems import AUTH_RESPONSES, Problem, conflict, forbidden, not_found
 from api.state import pool_of
+from core.units import Unit
+from dashboards.i18n import Lang
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -63,6 +66,15 @@ class UserOut(BaseModel):
 class Me(UserOut):
     patient_id: uuid.UUID | None
     organisations: list[uuid.UUID]
+    language: Lang | None = Field(description="chosen language; null: not chosen yet")
+    unit: Unit | None = Field(description="chosen glucose unit; null: not chosen yet")
+
+
+class Preferences(BaseModel):
+    """What a user chooses for every page and export; a key left out is left as it is."""
+
+    language: Lang | None = None
+    unit: Unit | None = None
 
 
 class Registration(BaseModel):
@@ -176,7 +188,44 @@ async def me(request: Request, caller: CurrentUser) -> Me:
             (caller.id,),
         )
         orgs = [r[0] for r in await cur.fetchall()]
-    return Me(**user.model_dump(), patient_id=patient[0] if patient else None, organisations=orgs)
+        cur = await conn.execute("SELECT language, unit FROM users WHERE id = %s", (caller.id,))
+        prefs = await cur.fetchone()
+    language, unit = prefs if prefs is not None else (None, None)
+    return Me(
+        **user.model_dump(),
+        patient_id=patient[0] if patient else None,
+        organisations=orgs,
+        language=language,
+        unit=unit,
+    )
+
+
+async def saved_unit(conn: AsyncConnection[Any], user_id: uuid.UUID) -> Unit:
+    """The unit the user chose (`PATCH /users/me`), mg/dL until they choose: what an export
+    gives when the request names none."""
+    cur = await conn.execute("SELECT unit FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return Unit(row[0]) if row is not None and row[0] is not None else Unit.MG_DL
+
+
+@router.patch(
+    "/users/me",
+    response_model=Me,
+    summary="Save the signed-in user's language and glucose unit",
+    responses=AUTH_RESPONSES,
+)
+async def save_preferences(request: Request, caller: CurrentUser, body: Preferences) -> Me:
+    async with pool_of(request).connection() as conn:
+        await conn.execute(
+            "UPDATE users SET language = coalesce(%(language)s, language),"
+            " unit = coalesce(%(unit)s, unit) WHERE id = %(user)s",
+            {
+                "language": None if body.language is None else body.language.value,
+                "unit": None if body.unit is None else body.unit.value,
+                "user": caller.id,
+            },
+        )
+    return await me(request, caller)
 
 
 async def _is_member(request: Request, organisation_id: uuid.UUID, user_id: uuid.UUID) -> bool:

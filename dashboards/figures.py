@@ -13,7 +13,16 @@ from datetime import date, datetime
 
 import plotly.graph_objects as go
 
-from core.metrics import BAND_ORDER, GOAL_OF_BAND, THRESHOLDS, AgpBin, Band, BandPercentages
+from core.metrics import (
+    ADA_TARGETS,
+    BAND_ORDER,
+    GOAL_OF_BAND,
+    THRESHOLDS,
+    AgpBin,
+    Band,
+    BandPercentages,
+    classify,
+)
 from core.units import Unit, from_mg_dl
 from dashboards.i18n import Labels
 
@@ -34,6 +43,8 @@ TARGET_FILL = "rgba(42, 157, 143, 0.10)"
 MINUTES_PER_HOUR = 60
 # Compact margins: the report prints three figures on one A4 page.
 MARGINS = {"l": 50, "r": 20, "t": 40, "b": 40}
+# Fewer pairs than this are drawn as points: a box needs enough values for its quartiles.
+MIN_BOX_PAIRS = 5
 # One decimal in mmol/L, whole numbers in mg/dL, as meters display them.
 DECIMALS = {Unit.MG_DL: 0, Unit.MMOL_L: 1}
 
@@ -118,29 +129,20 @@ class Point:
     at: datetime
     mg_dl: float
     meal: str | None = None
+    band: Band | None = None  # core's classification in the measured unit; None: from mg/dL
 
 
 def readings_figure(
     points: Sequence[Point], unit: Unit, labels: Labels, title: str, height: int = 300
 ) -> go.Figure:
-    """Readings over time, coloured by band, with the target range shaded."""
+    """Readings over time, coloured by band (judged by core in the unit each reading was
+    measured in, never from the rounded value shown), with the target range shaded."""
     fig = go.Figure()
-    t = THRESHOLDS[unit]
     values = [show(p.mg_dl, unit) for p in points]
-    colours = []
-    for v in values:
-        band = (
-            Band.VERY_LOW
-            if v < t.very_low_below
-            else Band.LOW
-            if v < t.low_below
-            else Band.VERY_HIGH
-            if v > t.very_high_above
-            else Band.HIGH
-            if v > t.high_above
-            else Band.IN_RANGE
-        )
-        colours.append(BAND_COLOURS[band])
+    colours = [
+        BAND_COLOURS[p.band if p.band is not None else classify(p.mg_dl, Unit.MG_DL)]
+        for p in points
+    ]
     fig.add_trace(
         go.Scatter(
             x=[p.at.isoformat() for p in points],
@@ -165,14 +167,22 @@ def meal_rise_figure(
     for meal_type, rises in rises_mg_dl.items():
         if not rises:
             continue
-        fig.add_trace(
-            go.Box(
-                y=[show(r, unit) for r in rises],
-                name=labels[meal_type],
-                boxpoints="all",
-                meta=meal_type,
+        ys = [show(r, unit) for r in rises]
+        name = f"{labels[meal_type]} (n={len(ys)})"
+        if len(ys) < MIN_BOX_PAIRS:
+            # A box of a few pairs would draw quartiles that are not there: points only.
+            fig.add_trace(
+                go.Scatter(
+                    x=[name] * len(ys),
+                    y=ys,
+                    mode="markers",
+                    name=name,
+                    meta=meal_type,
+                    marker={"size": 10},
+                )
             )
-        )
+            continue
+        fig.add_trace(go.Box(y=ys, name=name, boxpoints="all", meta=meal_type))
     fig.add_hline(y=0, line_color="#6c757d", line_width=1)
     fig.update_yaxes(title=f"{labels['rise']} ({unit.value})")
     return _layout(fig, labels["post_meal_rise"], height)
@@ -199,6 +209,13 @@ def days_compared_figure(
         ]
     )
     fig.update_layout(barmode="group")
-    fig.add_hline(y=THRESHOLDS[unit].high_above, line_dash="dot", line_color="#e76f51")
+    after = ADA_TARGETS[unit].after_below
+    fig.add_hline(
+        y=after,
+        line_dash="dot",
+        line_color="#e76f51",
+        annotation_text=f"{labels['after_meal_target']} <{after:g} {unit.value}",
+        annotation_position="top left",
+    )
     fig.update_yaxes(title=f"{labels['mean']} ({unit.value})")
     return _layout(fig, labels["days_compared"], height)

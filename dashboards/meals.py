@@ -14,7 +14,15 @@ from datetime import datetime, time, timedelta
 
 import numpy as np
 
-from core.metrics import GlucoseSeries, MealContext, Source, meal_summary
+from core.metrics import (
+    Band,
+    GlucoseSeries,
+    MealContext,
+    MealSummary,
+    Source,
+    classify,
+    meal_summary,
+)
 from core.units import Unit
 
 # Local start time of each meal type, in order; before the first, the day's last type
@@ -35,6 +43,15 @@ class LoggedReading:
     mg_dl: float
     meal: str | None
     carbohydrate_g: float | None
+    # As measured: the band of a reading is judged in its own unit (core.metrics.classify).
+    value: float | None = None
+    unit: Unit = Unit.MG_DL
+
+    @property
+    def band(self) -> Band:
+        if self.value is None:
+            return classify(self.mg_dl, Unit.MG_DL)
+        return classify(self.value, self.unit)
 
 
 @dataclass(frozen=True)
@@ -72,10 +89,9 @@ def _seconds(instant: np.datetime64) -> int:
     return int(instant.astype("datetime64[s]").astype(np.int64))
 
 
-def typed_pairs(readings: Sequence[LoggedReading]) -> list[TypedPair]:
-    """Before/after pairs, oldest first, each with its meal type and carbohydrates."""
-    if not readings:
-        return []
+def _summarized(
+    readings: Sequence[LoggedReading],
+) -> tuple[GlucoseSeries, MealSummary, dict[int, LoggedReading]]:
     series = GlucoseSeries.build(
         [r.at for r in readings],
         [r.mg_dl for r in readings],
@@ -85,12 +101,29 @@ def typed_pairs(readings: Sequence[LoggedReading]) -> list[TypedPair]:
     )
     # Pairs name their readings by instant (whole seconds, as the series holds them).
     by_second = {int(r.at.timestamp()): r for r in readings}
+    return series, meal_summary(series), by_second
+
+
+def typed_pairs(readings: Sequence[LoggedReading]) -> list[TypedPair]:
+    """Before/after pairs, oldest first, each with its meal type and carbohydrates."""
+    if not readings:
+        return []
+    _, summary, by_second = _summarized(readings)
     pairs = []
-    for pair in meal_summary(series).pairs:
+    for pair in summary.pairs:
         before = by_second[_seconds(pair.before_time)]
         after = by_second[_seconds(pair.after_time)]
         pairs.append(TypedPair(meal_type(before.local), before, after))
     return pairs
+
+
+def unpaired_after_meal(readings: Sequence[LoggedReading]) -> list[LoggedReading]:
+    """After-meal readings with no reading before the meal to pair with (core's pairing),
+    oldest first: shown too, so an after-meal value is never hidden for want of a pair."""
+    if not readings:
+        return []
+    series, summary, by_second = _summarized(readings)
+    return [by_second[_seconds(series.times[i])] for i in summary.unpaired_after]
 
 
 def rises_by_type(pairs: Sequence[TypedPair]) -> dict[str, list[float]]:

@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from core.days import DaySummary
-from core.metrics import Summary
+from core.metrics import DEFAULT_MIN_METER_READINGS_PER_DAY, Summary
 from core.units import Unit
 from core.vocabulary import SourceKind
-from dashboards.figures import show
+from dashboards.figures import DECIMALS, show
 from dashboards.i18n import Labels
-from dashboards.meals import LoggedReading, TypedPair
+from dashboards.meals import LoggedReading, TypedPair, meal_type
 
 Row = dict[str, str]
 DASH = "–"
@@ -77,6 +77,21 @@ def pair_rows(pairs: Sequence[TypedPair], unit: Unit, labels: Labels) -> list[Ro
     ]
 
 
+def unpaired_rows(readings: Sequence[LoggedReading], unit: Unit, labels: Labels) -> list[Row]:
+    """After-meal readings in no pair, newest first, in the pairs table's columns."""
+    return [
+        {
+            "time": r.local.strftime(TIME_FORMAT),
+            "meal_type": labels[meal_type(r.local)],
+            "before": DASH,
+            "after": _glucose(r.mg_dl, unit),
+            "rise": DASH,
+            "carbs": _carbs(r.carbohydrate_g),
+        }
+        for r in reversed(readings)
+    ]
+
+
 def _metric(
     key: str,
     current: Summary | None,
@@ -95,13 +110,14 @@ def _metric(
 def metric_rows(
     current: Summary | None, previous: Summary | None, unit: Unit, labels: Labels
 ) -> list[Row]:
-    """The pre-visit report's headline metrics, this period beside the previous one."""
+    """The pre-visit report's headline metrics, this period beside the previous one. The
+    reports are `core`'s typed reports in `unit` (their glucose values are in it)."""
 
     def glucose(v: float | None) -> str:
-        return _glucose(v, unit)
+        return DASH if v is None else f"{round(v, DECIMALS[unit]):g}"
 
     def signed_glucose(d: float) -> str:
-        return f"{show(d, unit):+g}"
+        return f"{round(d, DECIMALS[unit]):+g}"
 
     def number(v: float | None) -> str:
         return DASH if v is None else f"{v:.1f}"
@@ -153,7 +169,10 @@ def metric_rows(
             signed,
             labels,
         ),
-        _metric("days_with_data", current, previous, days_with_data, count, signed, labels),
+        {
+            **_metric("days_with_data", current, previous, days_with_data, count, signed, labels),
+            "metric": labels["days_with_data"].format(n=DEFAULT_MIN_METER_READINGS_PER_DAY),
+        },
     ]
 
 

@@ -13,6 +13,7 @@ demo logins' passwords. Nothing published in the source signs or opens anything.
 
 from __future__ import annotations
 
+import csv
 import os
 import secrets
 import subprocess
@@ -74,9 +75,39 @@ DEMO_PATIENTS = (
 )
 
 
+@dataclass(frozen=True)
+class DemoCgmPatient:
+    """A patient whose CGM history the demo imports (as the patient would upload their
+    sensor app's export): one Shanghai file per period, oldest first."""
+
+    key: str
+    name: str
+    sources: tuple[str, ...]
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.uuid5(DEMO_NAMESPACE, self.key)
+
+
+# With the meter patients they exercise every panel: a sensor wearer with a previous period
+# to compare (35 % very high now), and one with frequent lows (24 % below 70 mg/dL).
+DEMO_CGM_PATIENTS = (
+    DemoCgmPatient(
+        "chen-jie", "陈杰 Chen Jie", ("T1DM/1006_0_20210114.csv", "T1DM/1006_1_20210209.csv")
+    ),
+    DemoCgmPatient("liu-yang", "刘洋 Liu Yang", ("T1DM/1002_1_20210521.csv",)),
+)
+ALL_DEMO_PATIENTS: tuple[DemoPatient | DemoCgmPatient, ...] = DEMO_PATIENTS + DEMO_CGM_PATIENTS
+CGM_COLUMN = "cgm_mg_dl"
+
+
 def demo_file(patient: DemoPatient) -> Path:
     """The patient's Shanghai file: from GLUCOBRIDGE_DATA_DIR if set, else the shipped copy."""
-    path = data_dir() / "shanghai" / patient.source
+    return _data_file(patient.source)
+
+
+def _data_file(source: str) -> Path:
+    path = data_dir() / "shanghai" / source
     if not path.is_file():
         raise SystemExit(
             f"demo data not found: {path}. Unset {DATA_DIR_VARIABLE} to use the data shipped "
@@ -108,10 +139,63 @@ def demo_readings(patient: DemoPatient, today: date) -> list[WireReading]:
     return readings
 
 
+def demo_cgm_files(patient: DemoCgmPatient, today: date) -> list[tuple[str, str]]:
+    """The patient's CGM files (name, CSV text of `time,cgm_mg_dl`), every time moved by the
+    same whole days so the last reading was yesterday: the periods keep their distance."""
+    periods = []
+    for source in patient.sources:
+        with _data_file(source).open(newline="", encoding="utf-8") as handle:
+            rows = [
+                (datetime.fromisoformat(r["time"]), r[CGM_COLUMN].strip())
+                for r in csv.DictReader(handle)
+                if (r.get(CGM_COLUMN) or "").strip()
+            ]
+        periods.append((Path(source).name, rows))
+    last = periods[-1][1][-1][0]
+    shift = timedelta(days=(today - last.date()).days - 1)
+    files = []
+    for name, rows in periods:
+        lines = [f"time,{CGM_COLUMN}"] + [
+            f"{(at + shift).isoformat(sep=' ')},{value}" for at, value in rows
+        ]
+        files.append((name, "\n".join(lines) + "\n"))
+    return files
+
+
+def import_cgm(base: str, patient: DemoCgmPatient, login: DemoLogin, today: date) -> int:
+    """As the patient would: sign in and import each period's CGM export through the API
+    (`POST .../imports`, the one intake). Returns the readings stored."""
+    stored = 0
+    with httpx.Client(base_url=base, timeout=60) as http:
+        token = _answer(
+            http.post(
+                "/api/v1/auth/token", data={"username": login.email, "password": login.password}
+            ),
+            f"{login.email} signs in",
+        )
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        for name, text in demo_cgm_files(patient, today):
+            result = _answer(
+                http.post(
+                    f"/api/v1/patients/{patient.id}/imports",
+                    files={"file": (name, text.encode(), "text/csv")},
+                    data={
+                        "value_column": CGM_COLUMN,
+                        "tz": "Asia/Shanghai",
+                        "source": "cgm",
+                    },
+                    headers=auth,
+                ),
+                f"{patient.name} imports {name}",
+            )
+            stored += int(str(result["stored"]))
+    return stored
+
+
 def register_patients(database_url: str) -> None:
     """The demo patients' records (their ids are the same on every run)."""
     with psycopg.connect(database_url) as conn:
-        for p in DEMO_PATIENTS:
+        for p in ALL_DEMO_PATIENTS:
             conn.execute(
                 "INSERT INTO patients (id, display_name, timezone) VALUES (%s, %s, %s)"
                 " ON CONFLICT (id) DO NOTHING",
@@ -163,7 +247,7 @@ def register_logins(database_url: str) -> list[DemoLogin]:
         return row[0]
 
     with psycopg.connect(database_url) as conn:
-        for p in DEMO_PATIENTS:
+        for p in ALL_DEMO_PATIENTS:
             user = account(conn, p.key, p.name, "patient", f"{p.name} (self)")
             conn.execute("UPDATE patients SET user_id = %s WHERE id = %s", (user, p.id))
         nutritionist = account(
@@ -190,7 +274,7 @@ def register_logins(database_url: str) -> list[DemoLogin]:
             " VALUES (%s, %s) ON CONFLICT DO NOTHING",
             (DEMO_CLINIC, clinician),
         )
-        for p in DEMO_PATIENTS:
+        for p in ALL_DEMO_PATIENTS:
             for user_id, org, scopes in [
                 (nutritionist, None, ["readings", "trends"]),
                 (None, DEMO_CLINIC, ["readings", "trends", "alerts", "exports"]),
@@ -314,14 +398,17 @@ def _run(services: Services) -> None:
         synced = sync_demo_patients(meters)
         for patient, stored in zip(DEMO_PATIENTS, synced, strict=True):
             print(f"{patient.name}: {stored} readings synced from the meter and stored", flush=True)
+        for cgm in DEMO_CGM_PATIENTS:
+            stored = import_cgm(base, cgm, logins[cgm.key], today)
+            print(f"{cgm.name}: {stored} CGM readings imported and stored", flush=True)
         for patient in DEMO_PATIENTS:
             print(f"  {patient.name}: {base}/api/v1/patients/{patient.id}/readings", flush=True)
         print(f"  sign in: POST {base}/api/v1/auth/token (username, password)", flush=True)
         print(f"  dashboards: {base}/dashboards/ (sign in with a login below)", flush=True)
-        for patient in DEMO_PATIENTS:
-            pages = f"{base}/dashboards/{{page}}.html?patient={patient.id}"
+        for person in ALL_DEMO_PATIENTS:
+            pages = f"{base}/dashboards/{{page}}.html?patient={person.id}"
             print(
-                f"  {patient.name}: "
+                f"  {person.name}: "
                 + "  ".join(pages.format(page=page) for page in ("patient", "nutrition", "report")),
                 flush=True,
             )

@@ -27,10 +27,11 @@ class StackError(RuntimeError):
     """A local service could not be set up, started or stopped."""
 
 
-# Private services' ports come from just below the kernel's ephemeral range: a port is chosen
-# before its server starts, and one the kernel could hand to any outgoing connection on the
-# machine meanwhile (the system's ephemeral range) would be taken often on a busy machine.
-PRIVATE_PORTS_SPAN = 12_000
+# Ports for our servers are drawn from this many below the kernel's ephemeral range.
+_LISTEN_SPAN = 12_000
+# Ports this process has handed out: never handed out twice.
+_handed_out: set[int] = set()
+_handed_lock = threading.Lock()
 
 
 def _ephemeral_low() -> int:
@@ -41,22 +42,28 @@ def _ephemeral_low() -> int:
 
 
 def free_port() -> int:
-    """A port free now, below the ephemeral range when one can be found there."""
-    high = _ephemeral_low()
-    low = max(1024, high - PRIVATE_PORTS_SPAN)
+    """A port on 127.0.0.1 free now, for a server that starts a moment later.
+
+    It lies below the kernel's ephemeral range: every outgoing connection on the machine
+    takes its local port from that range, so a port chosen there (as binding to port 0
+    does) can be taken by some client before the server binds it ("Address already in
+    use", seen in a full test run)."""
     rng = random.SystemRandom()
-    for _ in range(200):
+    high = _ephemeral_low()
+    low = max(1024, high - _LISTEN_SPAN)
+    for _ in range(500):
         port = rng.randrange(low, high)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
+        with _handed_lock:
+            if port in _handed_out:
                 continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
             return port
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        found: int = sock.getsockname()[1]
-        return found
+    raise StackError(f"no free port on 127.0.0.1 between {low} and {high}")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -18,9 +18,11 @@ import httpx
 
 from api.auth import Role, issue_access_token
 from core.settings import DEV_JWT_SECRET
+from stack.demo import ALL_DEMO_PATIENTS, DEMO_CGM_PATIENTS
 
 # The demo prints its logins: "login <role>: <email> <password>  sees ...".
 _LOGIN = re.compile(r"login (\w+): (\S+) (\S+)")
+_IMPORTED = re.compile(r": (\d+) CGM readings imported and stored")
 # Starting both services, three patients' readings through the broker: seconds here.
 READY_TIMEOUT_S = 120.0
 
@@ -82,7 +84,10 @@ def test_demo_serves_readings_and_ctrl_c_stops_everything() -> None:
         urls = [m.group(0) for m in map(re.compile(r"http://\S+/readings").search, lines) if m]
         assert len(urls) == 3
         logins = [m.groups() for m in map(_LOGIN.search, lines) if m]
-        assert len(logins) == 5  # three patients, a nutritionist, a clinician
+        # Three meter patients, two CGM patients, a nutritionist, a clinician.
+        assert len(logins) == len(ALL_DEMO_PATIENTS) + 2
+        imported = [int(m.group(1)) for m in map(_IMPORTED.search, lines) if m]
+        assert len(imported) == len(DEMO_CGM_PATIENTS) and min(imported) > 900, imported
         clinician = next((e, p) for r, e, p in logins if r == "clinician")
         base = urls[0].split("/api/")[0]
         token = httpx.post(
@@ -107,6 +112,9 @@ def test_demo_serves_readings_and_ctrl_c_stops_everything() -> None:
                 f"{base}/api/v1/patients/{me['patient_id']}/bridges", headers=auth
             ).json()["items"]
             key = email.split("@")[0]
+            if key in {p.key for p in DEMO_CGM_PATIENTS}:
+                assert bridges == []  # their sensor history came as an import
+                continue
             assert [b["id"].rsplit("-", 1)[0] for b in bridges] == [f"demo-home-{key}"]
         # The demo signs tokens with a secret made at start-up: one forged with the
         # development placeholder published in the source opens nothing.

@@ -8,7 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -16,14 +16,21 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from api.auth import hash_password
-from core.contract import MeterInfo
+from core.contract import MeterInfo, WireReading
 from core.intake import DecodedBatch, write
 from core.settings import ApiSettings
+from core.units import Unit
+from core.vocabulary import SourceKind
 from stack.demo import (
+    ALL_DEMO_PATIENTS,
+    DEMO_CGM_PATIENTS,
+    DEMO_CLINIC,
     DEMO_PATIENTS,
     SHANGHAI,
     DemoLogin,
+    demo_cgm_files,
     demo_readings,
+    import_cgm,
     register_logins,
     register_patients,
 )
@@ -53,6 +60,21 @@ RECORDED_CARBS_G = 45.0
 # A user with a login and no grant to anyone: sees no page and no data of any patient.
 STRANGER_EMAIL = "stranger@demo.glucobridge.org"
 STRANGER_PASSWORD = "no grant for me, thanks"
+
+
+# Two sensor-wearing patients of the demo clinic beside the demo's fingerstick patients: one
+# in poor control (per 100 readings 11 in range, 32 high, 57 very high: TIR 11 %, very high
+# 57 %) and one well controlled (all in range).
+CGM_POOR = uuid.uuid5(uuid.NAMESPACE_URL, "glucobridge/tests/cgm-poor")
+CGM_STEADY = uuid.uuid5(uuid.NAMESPACE_URL, "glucobridge/tests/cgm-steady")
+POOR_PATTERN = [150.0] * 11 + [220.0] * 32 + [300.0] * 57
+STEADY_PATTERN = [110.0, 125.0, 140.0, 155.0, 130.0]
+CGM_INTERVAL = timedelta(minutes=15)
+# A patient of the demo clinic who has not synced anything yet: every page says so.
+NO_DATA = uuid.uuid5(uuid.NAMESPACE_URL, "glucobridge/tests/no-data")
+# Every patient the demo clinic's clinician sees: the demo's (meter and CGM), the two CGM
+# wearers above and the one without readings.
+CLINIC_PATIENTS = len(ALL_DEMO_PATIENTS) + 3
 
 
 @dataclass
@@ -86,6 +108,12 @@ def _seed(database_url: str) -> Site:
                 claims_device=True,
             )
             write(conn, [decoded], [])
+        for patient_id, name, pattern in [
+            (CGM_POOR, "赵强 Zhao Qiang", POOR_PATTERN),
+            (CGM_STEADY, "陈静 Chen Jing", STEADY_PATTERN),
+        ]:
+            _seed_cgm(conn, patient_id, name, pattern)
+        _seed_cgm(conn, NO_DATA, "孙丽 Sun Li", [])
         conn.execute(
             "INSERT INTO users (email, display_name, role, password_hash)"
             " VALUES (%s, 'Stranger', 'nutritionist', %s)",
@@ -94,6 +122,52 @@ def _seed(database_url: str) -> Site:
     by_key = {login.email.split("@")[0]: login for login in logins}
     by_key["stranger"] = DemoLogin("nutritionist", STRANGER_EMAIL, STRANGER_PASSWORD, "nobody")
     return Site("", by_key, {p.key: p.id for p in DEMO_PATIENTS})
+
+
+def _seed_cgm(
+    conn: psycopg.Connection[tuple[object, ...]],
+    patient_id: uuid.UUID,
+    name: str,
+    pattern: list[float],
+) -> None:
+    """A patient of the demo clinic with 14 days of 15-minute CGM readings cycling through
+    `pattern`, written through the one intake as a CGM uploader's would be."""
+    conn.execute(
+        "INSERT INTO patients (id, display_name, timezone) VALUES (%s, %s, 'Asia/Shanghai')",
+        (patient_id, name),
+    )
+    conn.execute(
+        "INSERT INTO grants (patient_id, grantee_organisation_id, scopes, status, decided_at)"
+        " VALUES (%s, %s, %s, 'active', now())",
+        (patient_id, DEMO_CLINIC, ["readings", "trends", "alerts", "exports"]),
+    )
+    if not pattern:
+        return
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - CGM_INTERVAL
+    # Whole cycles of the pattern, so the shares are the pattern's own.
+    fits = int(timedelta(days=14) / CGM_INTERVAL) - 2
+    count = fits - fits % len(pattern)
+    readings = [
+        WireReading(
+            meter_time=(end - i * CGM_INTERVAL).astimezone(SHANGHAI).replace(tzinfo=None),
+            measured_at=end - i * CGM_INTERVAL,
+            value=pattern[i % len(pattern)],
+            unit=Unit.MG_DL,
+            source=SourceKind.CGM,
+        )
+        for i in range(count)
+    ]
+    decoded = DecodedBatch(
+        "tests/dashboards",
+        b"",
+        "tests/dashboards",
+        uuid.uuid4(),
+        MeterInfo(serial=f"CGM-{patient_id.hex[:8]}"),
+        readings,
+        patient_id=patient_id,
+        claims_device=True,
+    )
+    write(conn, [decoded], [])
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +180,11 @@ def site(services: Services) -> Iterator[Site]:
     seeded = _seed(services.database_url)
     with serve_api(ApiSettings(database_url=services.database_url)) as base_url:
         seeded.base = base_url
+        # The demo's sensor wearers upload their CGM exports through the API, as in the demo.
+        today = datetime.now(SHANGHAI).date()
+        for cgm in DEMO_CGM_PATIENTS:
+            rows = sum(len(text.splitlines()) - 1 for _, text in demo_cgm_files(cgm, today))
+            assert import_cgm(base_url, cgm, seeded.logins[cgm.key], today) == rows
         yield seeded
 
 
@@ -120,6 +199,10 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+# A page has settled once it is ready or says why it is not (denied, error, offline, ...).
+SETTLED = "body[data-state]:not([data-state=loading])"
+
+
 @dataclass
 class Tab:
     """A page in a fresh context (its own sessionStorage), with the console errors seen."""
@@ -131,17 +214,18 @@ class Tab:
     def open(self, path: str) -> str:
         """Open a dashboard page and wait until it has drawn (or refused); its final state."""
         self.page.goto(self.site.base + path)
-        self.page.wait_for_selector("body[data-state=ready], body[data-state=denied]")
+        self.page.wait_for_selector(SETTLED)
         return str(self.page.get_attribute("body", "data-state"))
 
-    def sign_in(self, key: str) -> None:
+    def sign_in(self, key: str, lang: str = "en") -> None:
+        """Sign in through the page, `lang` chosen by the link (and so saved as the user's)."""
         login = self.site.logins[key]
-        self.page.goto(self.site.base + "/dashboards/")
+        self.page.goto(self.site.base + f"/dashboards/?lang={lang}")
         self.page.fill("#username", login.email)
         self.page.fill("#password", login.password)
         with self.page.expect_navigation():
             self.page.click("#submit")
-        self.page.wait_for_selector("body[data-state=ready], body[data-state=denied]")
+        self.page.wait_for_selector(SETTLED)
 
     def traces(self, div: str) -> list[dict[str, object]]:
         """The plotly traces a figure div holds, as plotly.js drew them."""

@@ -8,9 +8,18 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.metrics import AgpBin, BandPercentages, GlucoseSeries, Source, Summary, summarize
+from core.metrics import (
+    AgpBin,
+    Band,
+    BandPercentages,
+    GlucoseSeries,
+    GoalMetric,
+    Source,
+    Summary,
+    summarize,
+)
 from core.units import MG_DL_PER_MMOL_L, Unit
-from dashboards.figures import agp_figure, bands_figure
+from dashboards.figures import BAND_COLOURS, Point, agp_figure, bands_figure, readings_figure
 from dashboards.i18n import CATALOGUE, Labels, Lang
 from dashboards.meals import LoggedReading, meal_type, rises_by_type, typed_pairs
 from dashboards.worklist import PatientPeriods, worklist
@@ -64,24 +73,50 @@ def test_pairs_get_meal_type_from_local_time_and_carbs_from_either_reading() -> 
     assert meal_type(datetime(2026, 3, 1, 2, 0)) == "snack"
 
 
-def _summary(values: list[float], days: int = 14) -> Summary:
+def _summary(values: list[float], source: Source = Source.METER, days: int = 14) -> Summary:
     times = [NOW - timedelta(hours=i * days * 24 / len(values)) for i in range(len(values))]
-    series = GlucoseSeries.build(times, np.array(values), Unit.MG_DL, Source.METER)
+    series = GlucoseSeries.build(times, np.array(values), Unit.MG_DL, source)
     return summarize(series, SHANGHAI)
 
 
-def test_worklist_puts_lows_and_silence_before_a_steady_patient() -> None:
+def _periods(name: str, current: Summary | None, last: datetime = NOW) -> PatientPeriods:
+    return PatientPeriods(uuid.uuid4(), name, SHANGHAI, current, current, last)
+
+
+def test_worklist_ranks_lows_then_very_high_then_time_in_range() -> None:
     steady = [120.0, 140.0, 110.0, 160.0] * 14
     lows = [120.0, 50.0, 65.0, 160.0] * 14
+    poor = ([150.0] * 11 + [220.0] * 32 + [300.0] * 57) * 14  # TIR 11 %, very high 57 %
+    mediocre = ([150.0] * 60 + [220.0] * 38 + [260.0] * 2) * 14  # TIR 60 %, very high 2 %
     entries = worklist(
         [
-            PatientPeriods(uuid.uuid4(), "steady", _summary(steady), _summary(steady), NOW),
-            PatientPeriods(uuid.uuid4(), "lows", _summary(lows), _summary(steady), NOW),
-            PatientPeriods(uuid.uuid4(), "silent", None, None, NOW - timedelta(days=20)),
+            _periods("steady", _summary(steady)),
+            _periods("poor", _summary(poor, Source.CGM)),
+            _periods("mediocre", _summary(mediocre, Source.CGM)),
+            _periods("lows", _summary(lows)),
+            _periods("silent", None, NOW - timedelta(days=20)),
         ],
         NOW,
     )
-    assert [e.name for e in entries] == ["lows", "silent", "steady"]
-    assert set(entries[0].flags) == {"tbr", "level2"}
-    assert entries[1].flags == ("missing",)
-    assert entries[2].flags == ()
+    assert [e.name for e in entries] == ["lows", "poor", "mediocre", "silent", "steady"]
+    by_name = {e.name: e for e in entries}
+    assert {r.key for r in by_name["lows"].reasons} >= {"very_low", "tbr", "level2"}
+    poor_reasons = {r.key: r for r in by_name["poor"].reasons}
+    assert {"very_high", "in_range", "tar"} <= set(poor_reasons)
+    assert round(poor_reasons["very_high"].value_pct or 0) == 57
+    assert poor_reasons["in_range"].goal == ">70 %"
+    assert GoalMetric.TIME_IN_RANGE in by_name["poor"].missed
+    assert [r.key for r in by_name["silent"].reasons] == ["missing"]
+    assert by_name["steady"].reasons == () and not by_name["steady"].flagged
+
+
+def test_a_reading_is_coloured_by_its_band_in_the_unit_it_was_measured_in() -> None:
+    # 10.0 mmol/L is in range (the high band starts above 10.0); converted it is 180.16 mg/dL,
+    # which judged in mg/dL would be high.
+    at = datetime(2026, 3, 1, 8, 0, tzinfo=SHANGHAI)
+    measured = LoggedReading(at, at, 10.0 * MG_DL_PER_MMOL_L, None, None, 10.0, Unit.MMOL_L)
+    assert measured.band is Band.IN_RANGE
+    fig = readings_figure(
+        [Point(at, measured.mg_dl, None, measured.band)], Unit.MG_DL, Labels(Lang.EN), "today"
+    )
+    assert list(fig.data[0].marker.color) == [BAND_COLOURS[Band.IN_RANGE]]

@@ -7,13 +7,21 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from pypdf import PdfReader
 
-from dashboards.figures import CONSENSUS_GOALS
+from dashboards.figures import CONSENSUS_GOALS, MIN_BOX_PAIRS
 from dashboards.i18n import Labels, Lang
 from dashboards.meals import MEAL_TYPES
-from stack.demo import DEMO_PATIENTS
-from tests.dashboards.conftest import RECORDED_CARBS_G, Tab
+from stack.demo import ALL_DEMO_PATIENTS, DEMO_PATIENTS
+from tests.dashboards.conftest import (
+    CGM_POOR,
+    CGM_STEADY,
+    CLINIC_PATIENTS,
+    RECORDED_CARBS_G,
+    SETTLED,
+    Tab,
+)
 
 FIRST = DEMO_PATIENTS[0]  # 王芳 Wang Fang, type 1, her own login
 EN = Labels(Lang.EN)
@@ -42,15 +50,26 @@ def _assert_agp(tab: Tab, labels: Labels) -> list[float]:
     ys = median["y"]
     assert isinstance(ys, list)
     values = [float(v) for v in ys]
-    assert len(values) >= 12, "a fortnight of fingersticks covers most hours of the day"
+    assert len(values) >= 24, "a fortnight of CGM covers every hour of the day"
     return values
 
 
 def _assert_bands(tab: Tab) -> None:
-    traces = tab.traces("fig-bands")
-    assert [t["meta"] for t in traces] == BANDS
-    shares = [float(t["x"][0]) for t in traces]  # type: ignore[index]
-    assert abs(sum(shares) - 100.0) < 0.01
+    """The five bands, very high on top as the AGP Report stacks them, adding up to 100."""
+    bands = tab.page.evaluate(
+        "Array.from(document.querySelectorAll('#tir .seg'))"
+        ".map(s => [s.dataset.band, parseFloat(s.style.flexGrow)])"
+    )
+    assert [b for b, _ in bands] == BANDS[::-1]
+    assert abs(sum(share for _, share in bands) - 100.0) < 0.5
+
+
+def _assert_no_agp_for_few_fingersticks(tab: Tab) -> None:
+    """The first demo patient's fingersticks meet 4 a day on 7 of 14 days: below the meter
+    sufficiency rule (core.metrics.sufficiency), so no AGP, and the page says why."""
+    assert tab.page.locator("#fig-agp").count() == 0
+    reason = tab.page.inner_text("#agp-left-out")
+    assert "AGP" in reason and "GMI" in reason
 
 
 def test_patient_signs_in_and_sees_their_page(tab: Tab) -> None:
@@ -58,9 +77,10 @@ def test_patient_signs_in_and_sees_their_page(tab: Tab) -> None:
     assert "/dashboards/patient.html" in tab.page.url
     assert f"patient={FIRST.id}" in tab.page.url
     assert tab.page.get_attribute("body", "data-state") == "ready"
-    medians = _assert_agp(tab, EN)
-    assert max(medians) > MMOL_CEILING  # mg/dL by default
+    _assert_no_agp_for_few_fingersticks(tab)
     _assert_bands(tab)
+    assert tab.page.inner_text("h1") == EN["patient_page"]
+    assert "(" + EN["of_readings"] + ")" in tab.page.inner_text("#bands-title")
     (today,) = tab.traces("fig-today")
     assert len(today["y"]) >= 1  # type: ignore[arg-type]
     assert len(_rows(tab, "days")) == 14
@@ -71,11 +91,11 @@ def test_patient_signs_in_and_sees_their_page(tab: Tab) -> None:
     tab.shot("patient-en-mgdl")
 
 
-def test_patient_page_in_chinese_and_mmol(tab: Tab) -> None:
-    tab.sign_in(FIRST.key)
-    state = tab.open(f"/dashboards/patient.html?patient={FIRST.id}&lang=zh-CN&unit=mmol/L")
+def test_cgm_patient_page_in_chinese_and_mmol(tab: Tab) -> None:
+    tab.sign_in("clinician", "zh-CN")
+    state = tab.open(f"/dashboards/patient.html?patient={CGM_POOR}&lang=zh-CN&unit=mmol/L")
     assert state == "ready"
-    assert tab.page.inner_text("h1") == ZH["patient_page"]
+    assert tab.page.inner_text("h1") == ZH["patient_glucose"]  # not "my glucose"
     medians = _assert_agp(tab, ZH)
     assert min(medians) > 2.0 and max(medians) < MMOL_CEILING
     _assert_bands(tab)
@@ -84,55 +104,131 @@ def test_patient_page_in_chinese_and_mmol(tab: Tab) -> None:
     tab.shot("patient-zh-mmol")
 
 
-def test_clinician_worklist_orders_patients_and_opens_the_report(tab: Tab) -> None:
+def test_worklist_ranks_poor_control_above_good_and_says_why(tab: Tab) -> None:
     tab.sign_in("clinician")
     assert "/dashboards/clinician.html" in tab.page.url
     rows = tab.page.locator("#worklist tbody tr")
-    assert rows.count() == len(DEMO_PATIENTS)
-    flags = tab.page.evaluate(
-        "Array.from(document.querySelectorAll('#worklist tbody tr'))"
-        ".map(tr => tr.querySelectorAll('.flag:not(.none)').length)"
+    assert rows.count() == CLINIC_PATIENTS
+    order = tab.page.evaluate(
+        "Array.from(document.querySelectorAll('#worklist tbody tr')).map(tr => tr.dataset.patient)"
     )
-    assert flags == sorted(flags, reverse=True), "most reasons for attention first"
+    assert order.index(str(CGM_POOR)) < order.index(str(CGM_STEADY))
+    poor = tab.page.locator(f"tr[data-patient='{CGM_POOR}']")
+    reasons = poor.locator("td.reasons").inner_text()
+    assert f"{EN['very_high']} 57.0 %" in reasons and f"{EN['in_range']} 11.0 %" in reasons
+    assert "(goal <5 %)" in reasons and "(goal >70 %)" in reasons
+    missed = poor.locator("td.missed").all_inner_texts()
+    assert "11.0 %" in missed and "57.0 %" in missed
+    steady = tab.page.locator(f"tr[data-patient='{CGM_STEADY}'] td.reasons").inner_text()
+    assert steady.strip() == EN["nothing"]
+    headers = tab.page.locator("#worklist thead th").all_inner_texts()
+    assert all(h.strip() for h in headers[:-1]), "every column is labelled"
+    assert EN["tir"] in headers and EN["cv"] in headers and EN["days_since_sync"] in headers
     tab.shot("clinician-worklist")
+    # Flagged only: the well-controlled patient leaves the list, the poor one stays.
+    tab.page.check("#flagged")
+    tab.page.wait_for_url(re.compile(r"flagged=true"))
+    tab.page.wait_for_selector(SETTLED)
+    assert tab.page.locator(f"tr[data-patient='{CGM_STEADY}']").count() == 0
+    assert tab.page.locator(f"tr[data-patient='{CGM_POOR}']").count() == 1
     assert tab.errors == []
     with tab.page.expect_navigation():
         tab.page.click(f"tr[data-patient='{FIRST.id}'] a.report-link")
     tab.page.wait_for_selector("body[data-state=ready]")
-    _assert_agp(tab, EN)
-    _assert_bands(tab)
-    metrics = _rows(tab, "metrics")
-    assert [row[0] for row in metrics][:3] == [EN["mean_glucose"], EN["gmi"], EN["cv"]]
-    # The first demo patient's fingersticks cover 8 of the report's 14 days: below the meter
-    # sufficiency rule (core.metrics.sufficiency: 14 days, 70 % of them with 4 readings), so
-    # the report gives no GMI; the CV of those readings it gives.
-    gmi, cv = metrics[1][1], metrics[2][1]
-    assert gmi == "–", gmi
-    assert re.fullmatch(r"\d+\.\d %", cv), cv
+    assert tab.page.locator("#stats").is_visible()
     assert tab.errors == []
-    tab.shot("clinician-report")
 
 
-def test_pre_visit_report_prints_on_one_a4_page(tab: Tab) -> None:
+def _stat(tab: Tab, key: str) -> tuple[str, str]:
+    row = tab.page.locator(f"#stats tr[data-key='{key}']")
+    return row.locator("td.value").inner_text(), row.locator("td.target").inner_text()
+
+
+def _above_the_fold(tab: Tab, selector: str) -> bool:
+    box = tab.page.locator(selector).bounding_box()
+    viewport = tab.page.viewport_size
+    assert box is not None and viewport is not None
+    return box["y"] + box["height"] <= viewport["height"]
+
+
+def test_cgm_report_reads_as_the_agp_report(tab: Tab) -> None:
+    tab.page.set_viewport_size({"width": 1366, "height": 768})
     tab.sign_in("clinician")
-    assert tab.open(f"/dashboards/report.html?patient={FIRST.id}") == "ready"
+    assert tab.open(f"/dashboards/report.html?patient={CGM_POOR}") == "ready"
+    assert tab.page.title().startswith("赵强 Zhao Qiang · " + EN["report_page"])
+    identity = tab.page.inner_text("#identity")
+    assert str(CGM_POOR) in identity and EN["printed"] in identity
+    mean, _ = _stat(tab, "mean")
+    gmi, _ = _stat(tab, "gmi")
+    cv, cv_target = _stat(tab, "cv")
+    active, active_target = _stat(tab, "active")
+    assert mean.endswith("mg/dL") and re.fullmatch(r"\d+\.\d %", gmi), (mean, gmi)
+    assert float(gmi.removesuffix(" %")) > 9.0  # mean about 260 mg/dL
+    assert re.fullmatch(r"\d+\.\d %", cv) and cv_target == f"{EN['target']} <=36 %"
+    assert float(active.removesuffix(" %")) > 90.0 and "70 %" in active_target
+    legend = tab.page.locator("#tir li").all_inner_texts()
+    assert len(legend) == 5 and legend[0].startswith(f"{EN['very_high']} 57 %")
+    assert "goal <5 %" in legend[0] and "goal >70 %" in legend[2]
+    for part in ("#stats", "#tir"):
+        assert _above_the_fold(tab, part), part
+    # The AGP's axis is fixed, with lines at the four cut points.
+    layout = tab.page.evaluate(
+        "(() => { const l = document.getElementById('fig-agp').layout;"
+        " return {range: l.yaxis.range, lines: (l.shapes || []).map(s => s.y0)}; })()"
+    )
+    assert layout["range"] == [0, 350]
+    assert sorted(layout["lines"]) == [54, 70, 180, 250]
+    days = tab.traces("fig-days")
+    assert len(days) == 14
+    assert tab.errors == []
+    tab.shot("report-cgm-en")
+
+
+def test_meter_patient_gets_a_meter_report_without_agp(tab: Tab) -> None:
+    tab.sign_in("clinician")
+    assert tab.open(f"/dashboards/report.html?patient={FIRST.id}&lang=zh-CN&unit=mmol/L") == "ready"
+    assert tab.page.locator("#fig-agp").count() == 0
+    reason = tab.page.inner_text("#agp-left-out")
+    assert "AGP" in reason and "GMI" in reason
+    gmi, _ = _stat(tab, "gmi")
+    assert gmi == "–"
+    per_day, _ = _stat(tab, "readings_per_day")
+    assert float(per_day.split()[0]) < 7  # over the whole 14-day period
+    assert tab.page.locator("#meter-table tbody tr").count() == 4
+    assert tab.page.locator("#stats tr[data-key='active']").count() == 0
+    assert tab.errors == []
+    tab.shot("report-meter-zh")
+
+
+@pytest.mark.parametrize(
+    ("width", "lang", "patient"),
+    [(390, "en", CGM_POOR), (1366, "en", CGM_POOR), (390, "zh-CN", FIRST.id)],
+)
+def test_pre_visit_report_prints_on_one_a4_page(
+    tab: Tab, width: int, lang: str, patient: object
+) -> None:
+    tab.page.set_viewport_size({"width": width, "height": 844})
+    tab.sign_in("clinician", lang)
+    labels = EN if lang == "en" else ZH
+    assert tab.open(f"/dashboards/report.html?patient={patient}&lang={lang}") == "ready"
     tab.page.emulate_media(media="print")
+    tab.page.wait_for_selector("body[data-print=ready]")
     pdf = tab.page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    tab.shot(f"report-print-{width}-{lang}")
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) == 1
     box = reader.pages[0].mediabox
     # A4 is 210 x 297 mm: 595 x 842 PostScript points.
     assert (round(float(box.width)), round(float(box.height))) == (595, 842)
     text = reader.pages[0].extract_text()
-    assert EN["report_page"] in text and "GMI" in text
-    tab.shot("clinician-report-print")
+    assert labels["report_page"] in text and "GMI" in text and labels["very_high"] in text
     assert tab.errors == []
 
 
 def test_clinician_opens_the_patient_page_with_alerts(tab: Tab) -> None:
     tab.sign_in("clinician")
     assert tab.open(f"/dashboards/patient.html?patient={FIRST.id}&lang=zh-CN") == "ready"
-    _assert_agp(tab, ZH)
+    _assert_no_agp_for_few_fingersticks(tab)
     assert tab.page.locator("#alerts li").count() >= 1
     assert tab.errors == []
 
@@ -140,12 +236,20 @@ def test_clinician_opens_the_patient_page_with_alerts(tab: Tab) -> None:
 def test_nutritionist_sees_meals_by_type_with_carbs(tab: Tab) -> None:
     tab.sign_in("nutritionist")
     assert "/dashboards/clinician.html" in tab.page.url
-    assert tab.page.locator("#worklist tbody tr").count() == len(DEMO_PATIENTS)
+    # The demo's patients only: the test clinic's two CGM wearers granted the nutritionist nothing.
+    assert tab.page.locator("#worklist tbody tr").count() == len(ALL_DEMO_PATIENTS)
     assert tab.open(f"/dashboards/nutrition.html?patient={FIRST.id}") == "ready"
     rise = tab.traces("fig-rise")
     assert rise, "a fortnight of tagged fingersticks holds before/after pairs"
-    assert {t["type"] for t in rise} == {"box"}
     assert {t["meta"] for t in rise} <= {name for _, name in MEAL_TYPES}
+    for trace in rise:  # a box only where there are enough pairs for quartiles
+        assert (trace["type"] == "box") == (len(trace["y"]) >= MIN_BOX_PAIRS), trace  # type: ignore[arg-type]
+    target = tab.page.evaluate(
+        "(document.getElementById('fig-days').layout.annotations || []).map(a => a.text)"
+    )
+    assert any(EN["after_meal_target"] in t and "180" in t for t in target), target
+    unpaired = _rows(tab, "unpaired")
+    assert unpaired and all(row[2] == "–" and row[3] for row in unpaired)
     days = tab.traces("fig-days")
     assert [t["name"] for t in days] == [EN["before_meal"], EN["after_meal"]]
     pairs = _rows(tab, "pairs")
