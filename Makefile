@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint typecheck pytest bench clean
+.PHONY: setup demo cluster test test-cluster lint typecheck pytest bench clean
 
 setup:
 	@bash scripts/bootstrap
@@ -10,7 +10,15 @@ setup:
 demo: setup
 	@$(VENV)/bin/glucobridge demo
 
+cluster: setup
+	@$(VENV)/bin/glucobridge cluster
+
 test: setup lint typecheck pytest
+
+# The clustered deployment under faults (three RabbitMQ nodes): a few minutes, run by CI
+# after `make test`.
+test-cluster: setup
+	$(PY) -m pytest -q tests/cluster -o addopts="--strict-markers -ra"
 
 lint:
 	$(VENV)/bin/ruff check .

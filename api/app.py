@@ -42,7 +42,15 @@ POOL_MAX = 10
 def create_app(settings: ApiSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=POOL_MAX, open=False)
+        # Each connection is checked before a request gets it: one the database dropped (a
+        # restart, a failover to the standby) is replaced instead of failing the request.
+        pool = AsyncConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=POOL_MAX,
+            open=False,
+            check=AsyncConnectionPool.check_connection,
+        )
         await pool.open(wait=True)
         app.state.pool = pool
         app.state.settings = settings

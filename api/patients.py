@@ -126,6 +126,10 @@ class BridgeOut(BaseModel):
     label: str | None
     created_at: datetime
     revoked_at: datetime | None
+    last_seen_at: datetime | None = Field(
+        default=None,
+        description="when ingest last heard the bridge's status heartbeat (clustered broker)",
+    )
 
 
 class BridgeCredentialsOut(BaseModel):
@@ -396,7 +400,8 @@ async def list_bridges(
     async with pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(BridgeOut))
         await cur.execute(
-            "SELECT id, label, created_at, revoked_at FROM bridges WHERE patient_id = %(p)s"
+            "SELECT id, label, created_at, revoked_at, last_seen_at FROM bridges"
+            " WHERE patient_id = %(p)s"
             " AND (%(at)s::timestamptz IS NULL OR (created_at, id) > (%(at)s, %(id)s::text))"
             " ORDER BY created_at, id LIMIT %(limit)s",
             {"p": access.patient_id, "at": after_at, "id": after_id, "limit": limit + 1},

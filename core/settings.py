@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_PASSWORD = "dev-only-change-me"  # noqa: S105 - a marker that is refused, not a secret
 DEFAULT_DATABASE_URL = f"postgresql://glucobridge:{DEV_PASSWORD}@127.0.0.1:5432/glucobridge"
 DEFAULT_MQTT_URL = f"mqtt://ingest:{DEV_PASSWORD}@127.0.0.1:1883"
+DEFAULT_AMQP_URL = f"amqp://ingest:{DEV_PASSWORD}@127.0.0.1:5672"
 DEFAULT_ALERTS_MQTT_URL = f"mqtt://alerts:{DEV_PASSWORD}@127.0.0.1:1883"
 # Signs the API's access tokens in development only; refused elsewhere like the passwords.
 DEV_JWT_SECRET = f"{DEV_PASSWORD}-token-signing-secret"
@@ -29,17 +30,34 @@ MQTT_PORT = 1883
 MQTTS_PORT = 8883
 
 
+# The transport: one Mosquitto (one machine, the default) or a RabbitMQ cluster, whose MQTT
+# plugin speaks MQTT 3.1.1 only and whose readings ingest consumes over AMQP.
+BrokerKind = Literal["mosquitto", "rabbitmq"]
+
+
 class MqttEndpoint(BaseModel):
     host: str
     port: int
     username: str | None
     password: str | None
     tls: bool = False
+    # Further nodes of a clustered broker, tried in order after (host, port).
+    others: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port), *self.others]
 
     @classmethod
     def parse(cls, url: str, *, tls_allowed: bool = False) -> MqttEndpoint:
         """`mqtt://user:password@host:port`; with `tls_allowed` (a process that sets up TLS),
-        `mqtts://` too."""
+        `mqtts://` too. A cluster's nodes are listed as libpq lists hosts:
+        `mqtt://user:password@host1:port1,host2:port2`."""
+        head, sep, rest = url.partition("://")
+        userinfo, at, hosts = rest.partition("@") if "@" in rest else ("", "", rest)
+        hostlist, slash, path = hosts.partition("/")
+        first, *more = hostlist.split(",")
+        url = f"{head}{sep}{userinfo}{at}{first}{slash}{path}"
         parts = urlsplit(url)
         schemes = ("mqtt", "tcp", "mqtts") if tls_allowed else ("mqtt", "tcp")
         if parts.scheme not in schemes:
@@ -52,7 +70,13 @@ class MqttEndpoint(BaseModel):
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
+            others=tuple(cls._node(h, MQTTS_PORT if tls else MQTT_PORT) for h in more),
         )
+
+    @staticmethod
+    def _node(text: str, default_port: int) -> tuple[str, int]:
+        parts = urlsplit(f"//{text}")
+        return (parts.hostname or "127.0.0.1", parts.port or default_port)
 
 
 class _Base(BaseSettings):
@@ -71,6 +95,11 @@ class IngestSettings(_Base):
     # name is also its client id, which the broker binds to it. Stable, so the broker keeps
     # the worker's session (and what arrives while it is away) across restarts.
     mqtt_url: str = DEFAULT_MQTT_URL
+    # GLUCOBRIDGE_BROKER: on "rabbitmq", workers consume the readings' quorum queue over AMQP
+    # at `amqp_url` (every node listed: amqp://ingest:pw@host1:5672,host2:5672,host3:5672),
+    # worker i as "<user>-<i>"; `mqtt_url` and `share_group` are then unused.
+    broker: BrokerKind = "mosquitto"
+    amqp_url: str = DEFAULT_AMQP_URL
     # Workers sharing this group split the readings between them (MQTT v5 shared subscription).
     share_group: str = "ingest"
     # Prometheus metrics of worker i on 127.0.0.1:(metrics_port + i); 0 turns them off.
@@ -85,7 +114,8 @@ class IngestSettings(_Base):
 
     @model_validator(mode="after")
     def _check(self) -> IngestSettings:
-        self._refuse_placeholders(self.database_url, self.mqtt_url)
+        broker_url = self.amqp_url if self.broker == "rabbitmq" else self.mqtt_url
+        self._refuse_placeholders(self.database_url, broker_url)
         MqttEndpoint.parse(self.mqtt_url)
         return self
 
@@ -168,6 +198,9 @@ class BridgeSettings(_Base):
     # `mqtt_ca_file`, or the system's trusted CAs when it is not set).
     mqtt_url: str = f"mqtt://home-1:{DEV_PASSWORD}@127.0.0.1:1883"
     mqtt_ca_file: str | None = None
+    # Which broker the deployment runs (GLUCOBRIDGE_BROKER): on "rabbitmq" the bridge speaks
+    # MQTT 3.1.1 with a persistent session, and fails over along the URL's list of nodes.
+    broker: BrokerKind = "mosquitto"
     # The home's time zone: meter wall clocks are read in it.
     timezone: str = "UTC"
     # The outbox, checkpoints and bonded meters (SQLite), and the virtual radio's bonds.

@@ -7,6 +7,15 @@ until the connection drops, wait a backoff delay (core.backoff), connect again. 
 stays under a second, so the bridge is back within a second of the broker's return.
 Confirmations and PUBACK reason codes are handed to listeners from that thread; they must
 hand them on, not block. `mqtts://` connects over TLS, trusting the CA file given.
+
+On a RabbitMQ cluster (`broker="rabbitmq"`) the bridge speaks MQTT 3.1.1 (all its MQTT
+plugin speaks) with a persistent session, whose acks queue is a quorum queue replicated on
+every node, and its URL lists the nodes (`mqtt://user:pw@host1:port1,host2:port2,...`): the
+loop moves on to the next node whenever a connection fails or drops, so a bridge whose node
+dies is back on another within a second, its session (and acks) waiting there. Retained
+messages and last wills are per node there, so instead of a retained status with a will the
+bridge sends a status heartbeat (QoS 0, not retained) every HEARTBEAT_S while connected, and
+ingest records when it last heard one (`bridges.last_seen_at`).
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from core.contract import (
     status_topic,
 )
 from core.mqtt_client import release
-from core.settings import MqttEndpoint
+from core.settings import BrokerKind, MqttEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,9 @@ MAX_KEPT_ACKS = 10_000
 # below the 65,535 message ids MQTT has; the courier keeps fewer batches than this unconfirmed.
 MAX_INFLIGHT_PUBLISHES = 100
 MAX_QUEUED_PUBLISHES = 10_000
+# On a RabbitMQ cluster: a status heartbeat this often while connected (ingest records when
+# it last heard one; retained messages and last wills do not survive a node there).
+HEARTBEAT_S = 30.0
 # How long closing waits for the "offline" status to reach the broker.
 CLOSE_TIMEOUT_S = 2.0
 
@@ -90,9 +102,14 @@ class Uplink:
         client_id: str | None = None,
         *,
         ca_file: Path | None = None,
+        broker: BrokerKind = "mosquitto",
     ) -> None:
         self.bridge_id = bridge_id
+        self.broker = broker
         self.endpoint = MqttEndpoint.parse(mqtt_url, tls_allowed=True)
+        self.node = 0  # which of the endpoint's nodes the loop connects to next
+        self.heartbeat_s = HEARTBEAT_S
+        self._last_heartbeat = 0.0
         self.acks: OrderedDict[uuid.UUID, BatchAck] = OrderedDict()
         self.on_ack: Callable[[BatchAck], None] | None = None
         self.on_ready: Callable[[], None] | None = None
@@ -104,16 +121,24 @@ class Uplink:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._rng = random.Random()  # noqa: S311 - jitter, not secrecy
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or bridge_id, protocol=mqtt.MQTTv5
-        )
+        if broker == "rabbitmq":
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id or bridge_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+            )
+        else:
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=client_id or bridge_id, protocol=mqtt.MQTTv5
+            )
+            self.client.will_set(
+                status_topic(bridge_id), status_payload(bridge_id, "offline"), qos=1, retain=True
+            )
         if self.endpoint.username:
             self.client.username_pw_set(self.endpoint.username, self.endpoint.password)
         self.client.max_inflight_messages_set(MAX_INFLIGHT_PUBLISHES)
         self.client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
-        self.client.will_set(
-            status_topic(bridge_id), status_payload(bridge_id, "offline"), qos=1, retain=True
-        )
         if self.endpoint.tls:
             # The broker's certificate must chain to the CA given (or the system's) and name
             # the host: paho's defaults (CERT_REQUIRED, hostname checked).
@@ -135,6 +160,9 @@ class Uplink:
             return
         self.connections += 1
         client.subscribe(acks_topic(self.bridge_id), qos=1)
+        if self.broker == "rabbitmq":
+            self._heartbeat()  # no retained status there (see the module's docstring)
+            return
         client.publish(
             status_topic(self.bridge_id),
             status_payload(self.bridge_id, "online"),
@@ -173,29 +201,51 @@ class Uplink:
         if self.on_published is not None:
             self.on_published(mid, int(reason.value))
 
+    def _heartbeat(self) -> None:
+        self._last_heartbeat = time.monotonic()
+        self.client.publish(
+            status_topic(self.bridge_id), status_payload(self.bridge_id, "online"), qos=0
+        )
+
     # -- the network loop --------------------------------------------------------------
 
     def _network(self) -> None:
         attempt = 0
+        nodes = self.endpoint.nodes
         while not self._stopping.is_set():
+            host, port = nodes[self.node % len(nodes)]
             try:
-                self.client.connect(self.endpoint.host, self.endpoint.port, KEEPALIVE_S)
+                self.client.connect(host, port, KEEPALIVE_S)
             except OSError as exc:  # refused, unreachable, or a certificate not trusted
-                log.info("broker %s:%s: %s", self.endpoint.host, self.endpoint.port, exc)
+                log.info("broker %s:%s: %s", host, port, exc)
             else:
                 while not self._stopping.is_set():
                     if self.client.loop(LOOP_TIMEOUT_S) != mqtt.MQTT_ERR_SUCCESS:
                         break
                     if self.ready.is_set():
                         attempt = 0
+                        if (
+                            self.broker == "rabbitmq"
+                            and time.monotonic() - self._last_heartbeat >= self.heartbeat_s
+                        ):
+                            self._heartbeat()
                 self.ready.clear()
             if self._stopping.is_set():
                 break
+            # A cluster's next node: the one this connection failed on or left may be gone.
+            self.node = (self.node + 1) % len(nodes)
+            if attempt == 0 and len(nodes) > 1:
+                attempt += 1
+                continue  # another node is worth trying at once
             delay = backoff_delay(
                 attempt, base_s=RECONNECT_BASE_S, cap_s=RECONNECT_CAP_S, rng=self._rng
             )
             attempt += 1
             self._stopping.wait(delay)
+        # Closing: this thread owns the client, so it says goodbye; paho closes the socket
+        # once the DISCONNECT is written.
+        self.client.disconnect()
+        self.client.loop(LOOP_TIMEOUT_S)
 
     def start(self, wait: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> Uplink:
         self._thread = threading.Thread(
@@ -222,7 +272,7 @@ class Uplink:
         """Say "offline" (retained), disconnect cleanly, stop the network thread."""
         if self._thread is None:
             return
-        if self.ready.is_set():
+        if self.ready.is_set() and self.broker != "rabbitmq":
             info = self.client.publish(
                 status_topic(self.bridge_id),
                 status_payload(self.bridge_id, "offline"),
@@ -232,7 +282,6 @@ class Uplink:
             deadline = time.monotonic() + CLOSE_TIMEOUT_S
             while not info.is_published() and time.monotonic() < deadline and self.ready.is_set():
                 time.sleep(LOOP_TIMEOUT_S / 10)
-        self.client.disconnect()
         self._stopping.set()
         self._thread.join(CONNECT_TIMEOUT_S)
         self._thread = None

@@ -121,7 +121,7 @@ def run(once: bool) -> None:
     settings = BridgeSettings()
     store = _store(settings)
     ca_file = Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None
-    uplink = Uplink(settings.mqtt_url, settings.bridge_id, ca_file=ca_file)
+    uplink = Uplink(settings.mqtt_url, settings.bridge_id, ca_file=ca_file, broker=settings.broker)
 
     async def main() -> None:
         stack = BleStack()

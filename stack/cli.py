@@ -119,6 +119,39 @@ def broker_init(path: str, ingest_workers: int) -> None:
     click.echo(f"{ALERTS_USER} (alerts worker, GLUCOBRIDGE_MQTT_URL): {passwords.alerts}")
 
 
+@broker.command("rabbitmq-definitions")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option("--ingest-workers", type=click.IntRange(1, 1024), default=4, show_default=True)
+@click.option("--bridge", "bridges", multiple=True, help="A bridge id to provision (repeatable).")
+def broker_rabbitmq_definitions(path: str, ingest_workers: int, bridges: tuple[str, ...]) -> None:
+    """Write RabbitMQ definitions for a new cluster (GLUCOBRIDGE_BROKER=rabbitmq): users,
+    permissions, the readings quorum queue, the alternate exchange; import them once all
+    nodes have joined (`rabbitmqctl import_definitions PATH`). Passwords are printed once."""
+    import json
+    import secrets
+    from pathlib import Path
+
+    from stack.rabbitmq import ADMIN_USER, bridge_definitions, service_definitions
+
+    target = Path(path)
+    if target.exists():
+        raise click.ClickException(f"{path} exists")
+    admin, ingest, alerts = (secrets.token_urlsafe(24) for _ in range(3))
+    definitions = service_definitions(admin, ingest, alerts, ingest_workers=ingest_workers)
+    passwords = {b: secrets.token_urlsafe(24) for b in bridges}
+    for bridge_id, password in passwords.items():
+        for key, values in bridge_definitions(bridge_id, password).items():
+            definitions[key] += values
+    target.touch(mode=0o600)
+    target.write_text(json.dumps(definitions, indent=2))
+    click.echo(f"wrote {path}")
+    click.echo(f"{ADMIN_USER} (administrator): {admin}")
+    click.echo(f"ingest (workers ingest-0..{ingest_workers - 1}, GLUCOBRIDGE_AMQP_URL): {ingest}")
+    click.echo(f"alerts: {alerts}")
+    for bridge_id, password in passwords.items():
+        click.echo(f"bridge {bridge_id}: {password}")
+
+
 @cli.group()
 def user() -> None:
     """API accounts."""
@@ -173,6 +206,7 @@ def user_create(email: str, display_name: str, role: str, password: str) -> None
 def ingest(workers: int, index: int) -> None:
     """Consume reading batches from the broker into TimescaleDB."""
     from core.settings import IngestSettings
+    from ingest.amqp_worker import AmqpWorker
     from ingest.worker import Worker
     from stack.workers import supervise
 
@@ -182,7 +216,9 @@ def ingest(workers: int, index: int) -> None:
         with contextlib.suppress(KeyboardInterrupt):
             supervise(workers)
         return
-    worker = Worker(settings, index)
+    worker = (
+        AmqpWorker(settings, index) if settings.broker == "rabbitmq" else Worker(settings, index)
+    )
     if settings.metrics_port:
         worker.metrics.serve(settings.metrics_port + index)
     # Ctrl-C or SIGTERM: finish the batch in hand, then stop (its session stays).
@@ -220,6 +256,19 @@ def api() -> None:
 def demo() -> None:
     """Start the whole system on this machine with demo patients; Ctrl-C stops it."""
     from stack.demo import run
+
+    _stop_on_sigterm()
+    try:
+        run()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+@cli.command()
+def cluster() -> None:
+    """Start the clustered deployment here: three RabbitMQ nodes, the database, two ingest
+    workers and the API, on loopback; Ctrl-C stops it."""
+    from stack.cluster import run
 
     _stop_on_sigterm()
     try:

@@ -7,6 +7,7 @@ can, else under the system's temporary directory (a checkout inside /root is not
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -15,12 +16,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
-from stack.proc import RunAs, StackError, free_port, spawn, stop, wait_until
+from stack.proc import RunAs, StackError, free_port, spawn, stop, tail, wait_until
 
 DATABASE = "glucobridge"
 SUPERUSER = "glucobridge"
@@ -57,6 +59,8 @@ class Postgres:
     port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     proc: subprocess.Popen[bytes] | None = None
+    # Settings beyond SERVER_SETTINGS (a primary's synchronous standby, a standby's primary).
+    settings: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.bin = _bin_dir()
@@ -83,11 +87,12 @@ class Postgres:
         if self.run_as is not None:
             os.chown(path, self.run_as.uid, self.run_as.gid)
 
-    def _run(self, argv: list[str]) -> None:
+    def _run(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         result = subprocess.run(
             argv,
             check=False,
             capture_output=True,
+            env=env,
             user=self.run_as.uid if self.run_as else None,
             group=self.run_as.gid if self.run_as else None,
             extra_groups=[] if self.run_as else None,
@@ -136,7 +141,7 @@ class Postgres:
         self._own(self.log)
         argv = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port)]
         argv += ["-c", f"unix_socket_directories={self.socket_dir}"]
-        for key, value in SERVER_SETTINGS.items():
+        for key, value in {**SERVER_SETTINGS, **self.settings}.items():
             argv += ["-c", f"{key}={value}"]
         # SIGINT is PostgreSQL's fast shutdown: roll back clients, checkpoint, exit.
         self.proc = spawn(argv, log=self.log, stop_signal=signal.SIGINT, run_as=self.run_as)
@@ -161,3 +166,88 @@ class Postgres:
         """Stop and start the same cluster, data kept (for outage tests)."""
         self.stop()
         self._launch()
+
+    def kill(self) -> None:
+        """SIGKILL the server and its backends: a machine lost, no checkpoint."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+
+# The standby's name on its primary: `synchronous_standby_names` names it.
+STANDBY_NAME = "standby1"
+STANDBY_TIMEOUT_S = 60.0
+# WAL streamed alongside the copy; a fast checkpoint to start from (the default, spread over
+# the checkpoint interval, would keep the copy waiting for minutes).
+BASEBACKUP_ARGS = ("-X", "stream", "--checkpoint=fast")
+
+
+def replicated_pair(root: Path) -> tuple[Postgres, Postgres]:
+    """A primary and a standby of it, neither started: `primary.start()`, then
+    `start_standby(standby, primary)`, which makes the primary synchronous."""
+    primary = Postgres(root / "primary", settings={"wal_level": "replica"})
+    standby = Postgres(root / "standby", password=primary.password)
+    return primary, standby
+
+
+def start_standby(standby: Postgres, primary: Postgres) -> None:
+    """Copy the primary with pg_basebackup, start streaming from it (hot: read-only queries
+    allowed), then make the primary wait for it at every commit.
+
+    `synchronous_commit = on` with the standby named: a commit returns once the standby has
+    its WAL on disk, so a batch ingest confirmed survives losing the primary. `remote_apply`
+    would also wait for the standby to replay it, which only a read from the standby right
+    after a write needs; a user's reads right after their own write go to the primary, so
+    `on` is enough and costs less."""
+    for path in (standby.home, standby.socket_dir):
+        path.mkdir(parents=True, exist_ok=True)
+        standby._own(path)
+    if standby.data.exists():
+        shutil.rmtree(standby.data)
+    source = ["-h", "127.0.0.1", "-p", str(primary.port), "-U", SUPERUSER]
+    standby._run(
+        [str(standby.bin / "pg_basebackup"), *source, "-D", str(standby.data), *BASEBACKUP_ARGS],
+        env={**os.environ, "PGPASSWORD": primary.password},
+    )
+    conninfo = (
+        f"host=127.0.0.1 port={primary.port} user={SUPERUSER} "
+        f"password={primary.password} application_name={STANDBY_NAME}"
+    )
+    with (standby.data / "postgresql.auto.conf").open("a") as auto:
+        auto.write(f"primary_conninfo = '{conninfo}'\nhot_standby = on\n")
+    (standby.data / "standby.signal").touch()
+    standby._own(standby.data / "standby.signal")
+    standby._launch()
+    with psycopg.connect(primary.url, autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ({STANDBY_NAME})'")
+        conn.execute("ALTER SYSTEM SET synchronous_commit = 'on'")
+        conn.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + STANDBY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT sync_state FROM pg_stat_replication WHERE application_name = %s",
+                (STANDBY_NAME,),
+            ).fetchone()
+            if row is not None and row[0] == "sync":
+                return
+            time.sleep(0.1)
+    raise StackError(f"the standby did not become synchronous:\n{tail(standby.log)}")
+
+
+def promote(standby: Postgres) -> None:
+    """The failover procedure's one step on the standby: it becomes the primary."""
+    with psycopg.connect(standby.url, autocommit=True) as conn:
+        conn.execute("SELECT pg_promote(wait => true)")
+
+
+def failover_url(*servers: Postgres) -> str:
+    """One connection string naming every server; libpq connects to the first that accepts
+    writes (`target_session_attrs=read-write`), so workers and the API follow a promotion."""
+    first = servers[0]
+    hosts = ",".join(f"127.0.0.1:{s.port}" for s in servers)
+    return (
+        f"postgresql://{SUPERUSER}:{first.password}@{hosts}/{DATABASE}"
+        "?target_session_attrs=read-write&connect_timeout=2"
+    )

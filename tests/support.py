@@ -22,7 +22,7 @@ import uvicorn
 
 from api.app import server_config
 from core.contract import BatchAck, MeterInfo, ReadingsBatch, WireReading
-from core.settings import ApiSettings
+from core.settings import ApiSettings, BrokerKind
 from core.units import Unit
 from core.vocabulary import SampleLocation, SampleType
 from device.courier import MAX_IN_FLIGHT, STALL_AFTER_S, Courier
@@ -172,8 +172,10 @@ class CourierBridge:
         *,
         stall_after: float = STALL_AFTER_S,
         window: int = MAX_IN_FLIGHT,
+        broker: BrokerKind = "mosquitto",
     ) -> None:
         self.bridge_id = bridge_id
+        self.broker: BrokerKind = broker
         self.state = Path(tempfile.mkdtemp(prefix=f"{bridge_id}-", dir=_FAST_DIR))
         self.confirmed_at: dict[uuid.UUID, float] = {}
         self.acks: list[BatchAck] = []
@@ -211,7 +213,7 @@ class CourierBridge:
         self, mqtt_url: str, stall_after: float, window: int
     ) -> tuple[BridgeStore, Uplink, Courier]:
         store = BridgeStore(self.state / "bridge.db")
-        uplink = Uplink(mqtt_url, self.bridge_id)
+        uplink = Uplink(mqtt_url, self.bridge_id, broker=self.broker)
         courier = Courier(store, uplink, window=window, stall_after=stall_after)
         courier.attach(self.loop)
         courier.on_confirmed = self._confirmed

@@ -33,8 +33,8 @@ LATENCY_SECONDS = 5.0
 SEED = 20261122
 
 _COLUMNS = (
-    "measured_at, meter_serial, sequence_number, meter_time, bridge_id, batch_id, "
-    "value, unit, mg_dl, sample_type, sample_location"
+    "measured_at, device, sequence_number, meter_time, sender, batch_id, "
+    "value, unit, mg_dl, sample_type, sample_location, identity"
 )
 
 
@@ -94,6 +94,7 @@ def _rows(total: int) -> list[tuple[object, ...]]:
             r.value,
             r.sample_type,
             r.sample_location,
+            uuid.uuid4(),
         )
         for i, r in ((i, _reading(i, start)) for i in range(total))
     ]
@@ -119,7 +120,7 @@ def _naive(database: str, total: int) -> float:
         for row in rows:
             conn.execute(
                 f"INSERT INTO readings ({_COLUMNS}) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 row,
             )
             conn.commit()

@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import IO
 
+from core.settings import BrokerKind
 from device.store import OutboxEntry
 from tests.support import CourierBridge
 
@@ -24,11 +25,17 @@ class BurstBridge:
     """A bridge with its batches already serialised: `publish` puts them in its outbox, the
     courier delivers them; when each was put and confirmed is kept for latency figures."""
 
-    def __init__(self, bridge_id: str, url: str, payloads: dict[uuid.UUID, bytes]) -> None:
+    def __init__(
+        self,
+        bridge_id: str,
+        url: str,
+        payloads: dict[uuid.UUID, bytes],
+        broker: BrokerKind = "mosquitto",
+    ) -> None:
         self.bridge_id = bridge_id
         self.payloads = payloads
         self.sent_at: dict[uuid.UUID, float] = {}
-        self.bridge = CourierBridge(url, bridge_id)
+        self.bridge = CourierBridge(url, bridge_id, broker=broker)
 
     @property
     def confirmed_at(self) -> dict[uuid.UUID, float]:
@@ -105,10 +112,10 @@ class WorkerProcesses:
             self.drains.append(drain)
 
     def peak_memory_mb(self) -> list[float]:
-        return [_status_kb(p.pid, "VmHWM") / 1024 for p in self.procs]
+        return [status_kb(p.pid, "VmHWM") / 1024 for p in self.procs]
 
     def memory_mb(self) -> list[float]:
-        return [_status_kb(p.pid, "VmRSS") / 1024 for p in self.procs]
+        return [status_kb(p.pid, "VmRSS") / 1024 for p in self.procs]
 
     def kill(self) -> None:
         """SIGKILL: the broker keeps their sessions and queues what arrives meanwhile."""
@@ -136,7 +143,7 @@ def _drain(stream: IO[str]) -> None:
                 print("worker:", line.rstrip(), file=sys.stderr)
 
 
-def _status_kb(pid: int, key: str) -> int:
+def status_kb(pid: int, key: str) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith(key + ":"):
