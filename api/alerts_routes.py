@@ -160,7 +160,7 @@ async def list_alerts(
     async with pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(AlertOut))
         await cur.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE patient_id = %(p)s"
+            f"SELECT {_ALERT_COLUMNS} FROM counted_alerts WHERE patient_id = %(p)s"
             " AND (%(delivery)s::text IS NULL OR delivery = %(delivery)s)"
             " AND (NOT %(open)s OR ended_at IS NULL)"
             " AND (%(before)s::bigint IS NULL OR id < %(before)s)"
@@ -208,7 +208,7 @@ async def acknowledge(
 
 
 _RINGING = f"""
-SELECT {_ALERT_COLUMNS} FROM alerts
+SELECT {_ALERT_COLUMNS} FROM counted_alerts
 WHERE patient_id = %s AND delivery = 'page' AND acknowledged_at IS NULL
   AND (ended_at IS NULL OR ended_at > now() - interval '{REPEAT_ENDED_FOR}')
 ORDER BY id

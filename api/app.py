@@ -11,10 +11,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import (
     alerts_routes,
+    archives,
     audit,
     auth,
     care_team,
     displays,
+    erasure,
     exports,
     fhir,
     headers,
@@ -24,11 +26,13 @@ from api import (
     pages,
     patients,
     problems,
+    reading_annotations,
     readings,
     trends,
     users,
 )
 from api.access import CARE_PLAN_ROLES, require_patient
+from api.record_jobs import RecordJobs
 from core.settings import ApiSettings
 
 # Enough for a few dozen concurrent requests on one process; PostgreSQL allows 100.
@@ -42,9 +46,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
         await pool.open(wait=True)
         app.state.pool = pool
         app.state.settings = settings
+        # Archives and erasures run beside the requests; a job a stopped process left is
+        # taken up again here.
+        jobs = RecordJobs(pool, settings)
+        app.state.record_jobs = jobs
+        jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()
             await pool.close()
 
     app = FastAPI(
@@ -57,7 +67,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     audit.install(app)
     headers.install(app)
     routers = (auth, users, patients, displays, care_team, readings, held_records, exports)
-    for module in (*routers, imports, audit, nightscout):
+    for module in (*routers, reading_annotations, archives, erasure, imports, audit, nightscout):
         app.include_router(module.router)
     # Every route of these routers is patient-scoped: the access check (grant with this
     # scope, audit row) runs before the route's own dependencies.

@@ -82,6 +82,12 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
+async def verify_password(stored: str | None, password: str) -> bool:
+    """Whether the password is the account's (a re-entry before an irreversible act); argon2
+    takes its time off the event loop."""
+    return await asyncio.to_thread(_verify, stored, password)
+
+
 @dataclass(frozen=True)
 class Caller:
     id: uuid.UUID
@@ -169,6 +175,25 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(_b
 
 
 CurrentUser = Annotated[Caller, Depends(current_user)]
+
+
+async def current_or_erased_user(
+    request: Request, token: Annotated[str | None, Depends(_bearer)]
+) -> Caller:
+    """The signed-in user, or a patient whose account an erasure removed while their token
+    was still valid (for the erase route only: a repeated erase answers as the first)."""
+    try:
+        return await current_user(request, token)
+    except ProblemError:
+        if not token:
+            raise
+        user_id = _subject(settings_of(request).jwt_secret, token)
+        async with pool_of(request).connection() as conn:
+            cur = await conn.execute("SELECT 1 FROM erasures WHERE user_id = %s", (user_id,))
+            erased = await cur.fetchone()
+        if erased is None:
+            raise
+        return Caller(user_id, Role.PATIENT, "", "")
 
 
 def require_role(*roles: Role) -> Any:

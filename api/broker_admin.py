@@ -32,6 +32,7 @@ from core.broker_roles import (
     BrokerRole,
     worker_user,
 )
+from core.mqtt_client import release
 from core.settings import MqttEndpoint
 
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
@@ -250,6 +251,7 @@ class BrokerAdmin:
         finally:
             client.disconnect()
             client.loop_stop()
+            release(client)
         if refused:
             raise BrokerAdminError(f"the broker refused the admin: {refused[0]}")
         results = [answers[c["correlationData"]] for c in tagged]

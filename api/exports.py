@@ -93,12 +93,13 @@ def _reading(row: tuple[Any, ...]) -> ExportReading:
     )
 
 
-async def _readings(
+async def counted_rows(
     conn: AsyncConnection[Any],
     patient_id: uuid.UUID,
     start: datetime | None,
     end: datetime | None,
 ) -> list[ExportReading]:
+    """The patient's counted readings in the period, oldest first (exports and archives)."""
     require_zoned(start, end)
     cur = await conn.execute(
         _ROWS, {"patient": patient_id, "start": start, "end": end, "limit": MAX_EXPORT_ROWS + 1}
@@ -145,7 +146,7 @@ async def export_csv(
     ] = None,
 ) -> Response:
     async with pool_of(request).connection() as conn:
-        rows = await _readings(conn, access.patient_id, start, end)
+        rows = await counted_rows(conn, access.patient_id, start, end)
         unit = unit or await saved_unit(conn, access.caller.id)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -206,7 +207,7 @@ async def export_fhir(
     request: Request, access: ExportsAccess, start: Start = None, end: End = None
 ) -> JSONResponse:
     async with pool_of(request).connection() as conn:
-        rows = await _readings(conn, access.patient_id, start, end)
+        rows = await counted_rows(conn, access.patient_id, start, end)
         cur = await conn.execute(
             "SELECT display_name FROM patients WHERE id = %s", (access.patient_id,)
         )
@@ -238,7 +239,7 @@ async def export_openmhealth(
     ] = None,
 ) -> OmhPage:
     async with pool_of(request).connection() as conn:
-        rows = await _readings(conn, access.patient_id, start, end)
+        rows = await counted_rows(conn, access.patient_id, start, end)
         chosen = unit or await saved_unit(conn, access.caller.id)
     now = datetime.now(UTC)
     return OmhPage(items=[omh_data_point(r, chosen, now) for r in rows])
@@ -296,7 +297,7 @@ async def research_export(
         for patient_id, pseudonym, shift_days, tz in patients[:RESEARCH_PAGE_PATIENTS]:
             zone = ZoneInfo(tz)
             shift = timedelta(days=shift_days)
-            rows = await _readings(conn, patient_id, None, None)
+            rows = await counted_rows(conn, patient_id, None, None)
             items.append(
                 ResearchPatient(
                     pseudonym=pseudonym,

@@ -247,10 +247,26 @@ async def update_patient(request: Request, access: OwnerAccess, body: PatientUpd
             },
         )
         row = await cur.fetchone()
-    assert row is not None
+        assert row is not None
+        if body.research_opt_in is not None:
+            # The consent's history (the patient's archive holds it): a change, not a repeat.
+            await conn.execute(
+                _CONSENT_CHANGED,
+                {"id": access.patient_id, "opt_in": body.research_opt_in, "user": access.caller.id},
+            )
     return PatientOut(
         id=access.patient_id, display_name=row[0], timezone=row[1], research_opt_in=row[2]
     )
+
+
+_CONSENT_CHANGED = """
+INSERT INTO research_consent_history (patient_id, opted_in, changed_by)
+SELECT %(id)s, %(opt_in)s, %(user)s
+WHERE %(opt_in)s IS DISTINCT FROM (
+    SELECT opted_in FROM research_consent_history WHERE patient_id = %(id)s
+    ORDER BY id DESC LIMIT 1
+) AND (%(opt_in)s OR EXISTS (SELECT 1 FROM research_consent_history WHERE patient_id = %(id)s))
+"""
 
 
 # A claim is the patient's own: it attaches only readings that this patient's bridges

@@ -48,6 +48,11 @@ class ReadingOut(BaseModel):
     sensor_status: list[str]
     meal: str | None
     carbohydrate_g: float | None
+    identity: uuid.UUID = Field(description="the reading's id, to annotate it")
+    excluded: bool = Field(description="marked not mine or control solution: counted nowhere")
+    corrected_at: datetime | None = Field(
+        description="marked wrong time: the instant it counts at (measured_at stays as stored)"
+    )
 
 
 class ReadingsPage(BaseModel):
@@ -75,6 +80,8 @@ class _Row(BaseModel):
     sensor_status: list[str]
     meal: str | None
     carbohydrate_g: float | None
+    excluded: bool
+    corrected_at: datetime | None
 
 
 def _encode_cursor(row: _Row) -> str:
@@ -97,8 +104,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 _READINGS = """
 SELECT measured_at, value, unit, mg_dl, device, source, sequence_number, meter_time,
        time_offset_minutes, control, range_flag, conflict, identity, sample_type,
-       sample_location, sensor_status, meal, carbohydrate_g
+       sample_location, sensor_status, meal, carbohydrate_g,
+       coalesce(m.excluded, false) AS excluded, m.corrected_at
 FROM readings
+LEFT JOIN reading_marks m USING (patient_id, identity)
 WHERE patient_id = %(patient)s AND NOT awaiting_claim
   AND (%(source)s::text IS NULL OR source = %(source)s::text)
   AND measured_at >= coalesce(%(start)s::timestamptz, '-infinity')
@@ -167,6 +176,9 @@ async def list_readings(
             sensor_status=r.sensor_status,
             meal=r.meal,
             carbohydrate_g=r.carbohydrate_g,
+            identity=r.identity,
+            excluded=r.excluded,
+            corrected_at=r.corrected_at,
         )
         for r in rows
     ]

@@ -43,10 +43,14 @@ FROM counted_readings
 WHERE patient_id = %(patient)s AND measured_at >= %(start)s AND measured_at < %(end)s
 GROUP BY source
 """
+# Control tests the meter flagged, and those the patient marked as such (migration 0013).
 _CONTROL = """
-SELECT count(*) FROM readings
+SELECT count(*) FROM readings r
 WHERE patient_id = %(patient)s AND measured_at >= %(start)s AND measured_at < %(end)s
-  AND control AND NOT awaiting_claim
+  AND NOT awaiting_claim
+  AND (control OR EXISTS (
+      SELECT 1 FROM reading_annotations a
+      WHERE a.identity = r.identity AND a.kind = 'control_solution' AND a.undone_at IS NULL))
 """
 
 

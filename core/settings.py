@@ -106,6 +106,11 @@ class ApiSettings(_Base):
     # Webhooks may target private, loopback and link-local addresses (and plain http there):
     # for an on-premises receiver only. Off, a webhook must be https to a public address.
     webhook_allow_private: bool = False
+    # How long the record that an erasure happened (ids and dates, no health data, no
+    # personal details) is kept: long enough to answer a regulator or a repeated request.
+    erasure_retention_days: int = Field(default=3 * 365, ge=1)
+    # A finished archive of a patient's record can be downloaded for this long.
+    archive_valid_hours: int = Field(default=24, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> ApiSettings:

@@ -38,6 +38,7 @@ from core.contract import (
     readings_topic,
     status_topic,
 )
+from core.mqtt_client import release
 from core.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,7 @@ class Uplink:
         self._stopping.set()
         self._thread.join(CONNECT_TIMEOUT_S)
         self._thread = None
+        release(self.client)
 
     # -- publishing ----------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from core.intake import (
     decode_bridge_message,
     write_isolating_bad_batches,
 )
+from core.mqtt_client import release
 from core.settings import IngestSettings, MqttEndpoint
 from ingest.metrics import IngestMetrics
 
@@ -161,6 +162,7 @@ class Worker:
             self.client.disconnect(
                 properties=_properties(PacketTypes.DISCONNECT, SessionExpiryInterval=expiry)
             )
+            release(self.client)
             if conn is not None:
                 conn.close()
 

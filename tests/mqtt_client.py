@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core.mqtt_client import release
 from core.settings import MqttEndpoint
 
 # The broker answers CONNECT, SUBSCRIBE and PUBLISH within milliseconds here.
@@ -84,6 +85,7 @@ class Probe:
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
+            release(self._client)
 
     def __enter__(self) -> Probe:
         return self

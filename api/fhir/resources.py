@@ -50,13 +50,15 @@ WHERE patient_id = %(patient)s
 ORDER BY measured_at, identity
 LIMIT %(limit)s
 """
-# A reading by id: its identity's first delivery gives the instant, so the hypertable is
-# searched in one chunk, not all.
+# A reading by id: its identity's first delivery gives the instant (or the patient's
+# corrected one, migration 0013), so the hypertable is searched in one chunk, not all.
 _READING = """
 SELECT r.identity, r.measured_at, r.value, r.unit, r.source, r.device, r.range_flag,
        r.context -> 'fhir_identifier', r.patient_id
 FROM reading_identities i
-JOIN counted_readings r ON r.identity = i.identity AND r.measured_at = i.measured_at
+LEFT JOIN reading_marks m ON m.identity = i.identity
+JOIN counted_readings r
+  ON r.identity = i.identity AND r.measured_at = coalesce(m.corrected_at, i.measured_at)
 WHERE i.identity = %s
 """
 _DEVICES = """

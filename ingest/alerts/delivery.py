@@ -19,6 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from core.backoff import backoff_delay
 from core.broker_roles import ALERTS_USER
 from core.contract import patient_alerts_topic
+from core.mqtt_client import release
 from core.settings import AlertsSettings, MqttEndpoint
 from core.webhook_target import WebhookTargetError, resolve
 from ingest.alerts.signature import SIGNATURE_HEADER, sign
@@ -80,6 +81,7 @@ class MqttAlerts:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        release(self.client)
 
     def publish(self, payload: dict[str, Any]) -> None:
         if not self.client.is_connected():

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from core.broker_roles import worker_user
 from core.contract import ALL_READINGS, ReadingsBatch, shared
+from core.mqtt_client import release
 from core.settings import BridgeSettings, MqttEndpoint
 from device.uplink import Uplink, UplinkError
 from stack.local import state_dir
@@ -160,8 +161,9 @@ def test_with_the_ca_file_the_bridge_publishes_over_tls(tls_broker: TlsMosquitto
             uplink.publish(sent)
             assert seen.wait(DELIVERY_WAIT_S)
     finally:
-        listener.loop_stop()
         listener.disconnect()
+        listener.loop_stop()
+        release(listener)
     assert ReadingsBatch.model_validate_json(got[0]).batch_id == sent.batch_id
 
 

@@ -1,6 +1,7 @@
-"""A burst of 200,000 messages against one worker, through a broker configured as Mosquitto
-ships (1,000 queued messages per client): what the broker drops is re-sent by the bridges
-that never got their confirmation, and everything ends up stored exactly once."""
+"""A burst of 50,000 messages against one worker, through a broker configured as Mosquitto
+ships (1,000 queued messages per client, fifty times fewer than the burst): what the broker
+drops is re-sent by the bridges that never got their confirmation, and everything ends up
+stored exactly once. (`make bench` drives larger loads.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from stack.mosquitto import INGEST_USER, Mosquitto
 from tests.ingest.burst import BurstBridge, WorkerProcesses, publish_all, until_confirmed
 from tests.support import batch, readings
 
-MESSAGES = 200_000
+MESSAGES = 50_000
 BRIDGES = 20
 # Mosquitto's default; with one consumer far behind, the broker drops beyond it.
 SHIPPED_QUEUE_LIMIT = 1000
@@ -31,7 +32,7 @@ def stock_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.stop()
 
 
-def test_a_200k_burst_against_one_worker_is_stored_exactly_once(
+def test_a_burst_beyond_the_brokers_queue_is_stored_exactly_once(
     services: Services, database: str, stock_broker: Mosquitto
 ) -> None:
     bridges = []
@@ -63,3 +64,4 @@ def test_a_200k_burst_against_one_worker_is_stored_exactly_once(
     assert row == (MESSAGES, MESSAGES)
     resent = sum(b.resent for b in bridges)
     print(f"burst: {MESSAGES} messages, {resent} re-sent after the broker dropped them")
+    assert resent > 0, "the burst never overflowed the broker's queue: nothing was exercised"
