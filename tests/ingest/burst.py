@@ -45,6 +45,10 @@ class BurstBridge:
     def resent(self) -> int:
         return self.bridge.courier.resent
 
+    @property
+    def published(self) -> int:
+        return self.bridge.courier.published
+
     def publish(self, *batch_ids: uuid.UUID) -> None:
         now = time.monotonic()
         for batch_id in batch_ids:
@@ -123,7 +127,17 @@ class WorkerProcesses:
             proc.send_signal(signal.SIGKILL)
         self._reap()
 
+    def pause(self) -> None:
+        """Freeze every worker (SIGSTOP), as a stalled process: its broker session stays."""
+        for proc in self.procs:
+            proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
+        self.resume()
         for proc in self.procs:
             proc.terminate()
         self._reap()
