@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
-from api.broker_admin import BrokerAdmin
+from api.broker_admin import Provisioner, provisioner
 from api.problems import ProblemError
 from core.settings import ApiSettings
 
@@ -20,16 +20,17 @@ def settings_of(request: Request) -> ApiSettings:
     return settings
 
 
-def broker_admin_of(request: Request) -> BrokerAdmin:
-    url = settings_of(request).mqtt_admin_url
-    if url is None:
+def broker_admin_of(request: Request) -> Provisioner:
+    admin = provisioner(settings_of(request))
+    if admin is None:
         raise ProblemError(
             503,
             "broker-provisioning-unavailable",
             "Bridge provisioning unavailable",
-            "this API has no broker admin configured (GLUCOBRIDGE_MQTT_ADMIN_URL)",
+            "this API has no broker admin configured"
+            " (GLUCOBRIDGE_MQTT_ADMIN_URL, or GLUCOBRIDGE_RABBITMQ_ADMIN_URL on RabbitMQ)",
         )
-    return BrokerAdmin(url)
+    return admin
 
 
 def client_address(request: Request) -> str | None:

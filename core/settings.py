@@ -129,6 +129,11 @@ class ApiSettings(_Base):
     # The broker's dynamic-security admin (mqtt://user:password@host:port); registering and
     # revoking bridges and home displays needs it, everything else works without.
     mqtt_admin_url: str | None = None
+    # GLUCOBRIDGE_BROKER: on "rabbitmq", bridges and displays are provisioned through the
+    # RabbitMQ management HTTP API at `rabbitmq_admin_url` instead, every node listed:
+    # http://user:password@host1:15672,host2:15672,host3:15672 (https:// too).
+    broker: BrokerKind = "mosquitto"
+    rabbitmq_admin_url: str | None = None
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
     # forwarded_allow_ips: addresses, networks or "*"). Unset: none, every request's address
     # is its connection's, so no client can choose the address it is logged and throttled by.
@@ -144,7 +149,12 @@ class ApiSettings(_Base):
 
     @model_validator(mode="after")
     def _check(self) -> ApiSettings:
-        self._refuse_placeholders(self.database_url, self.jwt_secret, self.mqtt_admin_url or "")
+        self._refuse_placeholders(
+            self.database_url,
+            self.jwt_secret,
+            self.mqtt_admin_url or "",
+            self.rabbitmq_admin_url or "",
+        )
         if len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise ValueError(f"jwt_secret must be at least {MIN_JWT_SECRET_BYTES} bytes")
         if self.mqtt_admin_url is not None:
