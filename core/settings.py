@@ -122,6 +122,12 @@ class IngestSettings(_Base):
 
 class ApiSettings(_Base):
     database_url: str = DEFAULT_DATABASE_URL
+    # Reads where a few seconds of staleness is acceptable (readings lists, trends, AGP, days)
+    # go here: a standby, or several with `target_session_attrs=prefer-standby`. Unset: the
+    # primary serves everything. Writes, audit rows, and every read by a user who wrote
+    # within `read_your_writes_s` stay on `database_url`.
+    database_read_url: str | None = None
+    read_your_writes_s: float = Field(default=5.0, ge=0)
     host: str = "127.0.0.1"
     port: int = 8000
     # Signs access tokens (HS256): a random string of at least 32 bytes.
@@ -151,6 +157,7 @@ class ApiSettings(_Base):
     def _check(self) -> ApiSettings:
         self._refuse_placeholders(
             self.database_url,
+            self.database_read_url or "",
             self.jwt_secret,
             self.mqtt_admin_url or "",
             self.rabbitmq_admin_url or "",

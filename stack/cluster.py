@@ -64,12 +64,15 @@ class ClusterServices:
 
     def api_env(self) -> dict[str, str]:
         """The environment of the API process on this cluster."""
-        return {
+        env = {
             **os.environ,
             "GLUCOBRIDGE_DATABASE_URL": self.database_url,
             "GLUCOBRIDGE_BROKER": "rabbitmq",
             "GLUCOBRIDGE_RABBITMQ_ADMIN_URL": self.rabbit.management_url,
         }
+        if len(self.servers) > 1:  # reads that may be a moment stale: from the standby
+            env["GLUCOBRIDGE_DATABASE_READ_URL"] = self.servers[1].url
+        return env
 
     def ingest_env(self) -> dict[str, str]:
         """The environment of an ingest worker process on this cluster."""
@@ -153,6 +156,7 @@ def run() -> None:
             primary, standby = services.servers
             print(f"  database: primary :{primary.port}, synchronous standby :{standby.port}")
             print(f"  GLUCOBRIDGE_DATABASE_URL={services.database_url}")
+            print(f"  GLUCOBRIDGE_DATABASE_READ_URL={standby.url} (the API's stale-tolerant reads)")
             print(f"  API: http://127.0.0.1:{api_port}")
             print(f"  GLUCOBRIDGE_RABBITMQ_ADMIN_URL={rabbit.management_url}")
             print(f"  logs: {logs}")
