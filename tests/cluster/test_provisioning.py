@@ -1,7 +1,8 @@
 """Bridges and home displays registered through the API on the RabbitMQ deployment
 (`GLUCOBRIDGE_BROKER=rabbitmq`): the API provisions them through the nodes' management HTTP
-API. A registered bridge delivers end to end; a revoked one is disconnected at once and
-refused on every node from then on. A display reads only its own patient's alerts."""
+API, any node's (the next when one does not answer). A registered bridge delivers end to
+end; a revoked one is disconnected at once and refused on every node from then on. A display
+reads only its own patient's alerts."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from core.contract import patient_alerts_topic
 from core.mqtt_client import release
 from ingest.amqp_worker import AmqpWorker
 from stack.cluster import ClusterServices
+from stack.proc import free_port
 from stack.rabbitmq import mqtt_url
 from tests.api.owner import owner_auth
 from tests.cluster.test_trust import Intruder
@@ -96,8 +98,13 @@ def test_a_display_reads_only_its_patients_alerts_until_revoked(
     patient = add_patient(services.database_url, "Display patient", "SN-RABBIT-DISPLAY")
     other = add_patient(services.database_url, "Someone else", "SN-RABBIT-OTHER")
     auth = owner_auth(services.database_url, patient)
+    # The first node the API's URL names does not answer: the next one provisions.
+    userinfo, _, nodes = rabbit.management_url.rpartition("@")
+    settings = services.api_settings().model_copy(
+        update={"rabbitmq_admin_url": f"{userinfo}@127.0.0.1:{free_port()},{nodes}"}
+    )
     with (
-        serve_api(services.api_settings()) as base_url,
+        serve_api(settings) as base_url,
         httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S) as api,
     ):
         answer = api.post(f"/api/v1/patients/{patient}/displays", json={}, headers=auth)
