@@ -24,9 +24,9 @@ from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
 from api.auth import CurrentUser
 from api.paging import MAX_BIGINT
-from api.patient_scope import Patient, pool_of
+from api.patient_scope import Patient
 from api.problems import ProblemError, invalid, not_found
-from api.state import settings_of
+from api.state import pool_of, settings_of
 from core.units import Unit
 from core.webhook_target import WebhookTargetError, resolve
 

@@ -28,11 +28,13 @@ from api import (
     problems,
     reading_annotations,
     readings,
+    state,
     trends,
     users,
 )
 from api.access import CARE_PLAN_ROLES, require_patient
 from api.record_jobs import RecordJobs
+from api.state import RecentWriters
 from core.settings import ApiSettings
 
 # Enough for a few dozen concurrent requests on one process; PostgreSQL allows 100.
@@ -53,6 +55,20 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
         await pool.open(wait=True)
         app.state.pool = pool
+        # Reads that may be a few seconds stale (api.state.read_pool_of): a standby's pool,
+        # or the primary's when no read URL is set.
+        read_pool = pool
+        if settings.database_read_url is not None:
+            read_pool = AsyncConnectionPool(
+                settings.database_read_url,
+                min_size=1,
+                max_size=POOL_MAX,
+                open=False,
+                check=AsyncConnectionPool.check_connection,
+            )
+            await read_pool.open(wait=True)
+        app.state.read_pool = read_pool
+        app.state.recent_writers = RecentWriters(settings.read_your_writes_s)
         app.state.settings = settings
         # Archives and erasures run beside the requests; a job a stopped process left is
         # taken up again here.
@@ -63,6 +79,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             yield
         finally:
             await jobs.stop()
+            if read_pool is not pool:
+                await read_pool.close()
             await pool.close()
 
     app = FastAPI(
@@ -74,6 +92,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     problems.install(app)
     audit.install(app)
     headers.install(app)
+    state.install(app)
     routers = (auth, users, patients, displays, care_team, readings, held_records, exports)
     for module in (*routers, reading_annotations, archives, erasure, imports, audit, nightscout):
         app.include_router(module.router)

@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 
 from api.problems import AUTH_RESPONSES, Problem, ProblemError, unauthenticated
-from api.state import client_address, pool_of, settings_of
+from api.state import client_address, note_caller, pool_of, settings_of
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -171,6 +171,7 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(_b
         row = await cur.fetchone()
     if row is None:
         raise unauthenticated("the account no longer exists or is disabled")
+    note_caller(request, user_id)
     return Caller(user_id, Role(row[0]), row[1], row[2])
 
 

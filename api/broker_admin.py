@@ -1,5 +1,11 @@
-"""Bridges and home displays in the broker, provisioned at run time through Mosquitto's
-dynamic security plugin.
+"""Bridges and home displays in the broker, provisioned at run time: one interface
+(`Provisioner`), two implementations chosen by GLUCOBRIDGE_BROKER (`provisioner`):
+
+- `BrokerAdmin`: Mosquitto's dynamic security plugin (the default, one machine);
+- `RabbitAdmin`: the RabbitMQ cluster's management HTTP API (`rabbitmq`), the same trust
+  rules as users with resource and topic permissions (core.rabbit_roles).
+
+Mosquitto:
 
 The admin publishes JSON commands to `$CONTROL/dynamic-security/v1` and reads the answers on
 `.../response`. What each client may do comes from the one role table (`core.broker_roles`):
@@ -19,12 +25,15 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import quote, unquote, urlsplit
 
+import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core import rabbit_roles
 from core.broker_roles import (
     CONTROL_TOPIC,
     DISPLAY_PREFIX,
@@ -33,7 +42,7 @@ from core.broker_roles import (
     worker_user,
 )
 from core.mqtt_client import release
-from core.settings import MqttEndpoint
+from core.settings import ApiSettings, MqttEndpoint
 
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 # The broker answers a control command within milliseconds; this covers a busy broker.
@@ -121,6 +130,24 @@ def new_display_user() -> str:
     return DISPLAY_PREFIX + secrets.token_hex(DISPLAY_ID_BYTES)
 
 
+class Provisioner(Protocol):
+    """What the API asks of the broker, whichever it is."""
+
+    async def provision_bridge(self, bridge_id: str) -> ClientCredentials: ...
+
+    async def revoke_bridge(self, bridge_id: str) -> None:
+        """Refuse the bridge from now on and disconnect it; idempotent."""
+
+    async def provision_display(self, patient_id: uuid.UUID) -> ClientCredentials: ...
+
+    async def revoke_display(self, username: str) -> None:
+        """Refuse the display from now on and disconnect it; idempotent."""
+
+    async def forget_patient(self, patient_id: uuid.UUID) -> None:
+        """Whatever the broker kept for the patient beyond their bridges and displays (an
+        erasure, once those are revoked); idempotent."""
+
+
 class BrokerAdmin:
     """Sends dynamic-security commands; one short MQTT connection per call.
 
@@ -145,6 +172,11 @@ class BrokerAdmin:
 
     async def revoke_display(self, username: str) -> None:
         await self.run([_delete_client(username)])
+
+    async def forget_patient(self, patient_id: uuid.UUID) -> None:
+        """The patient's display role."""
+        role = ROLES[BrokerRole.DISPLAY].name(str(patient_id))
+        await self.run([Step({"command": "deleteRole", "rolename": role}, _MISSING)])
 
     async def run(self, steps: list[Step]) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.run_sync, steps)
@@ -261,3 +293,107 @@ class BrokerAdmin:
                 name = str(step.command["command"])
                 raise BrokerAdminError(f"{name}: {error}", command=name)
         return results
+
+
+class RabbitAdmin:
+    """Provisions through the RabbitMQ management HTTP API, one short HTTP client per call
+    (provisioning is rare), trying the nodes of the URL in order: any node's API changes the
+    whole cluster's users.
+
+    A bridge or display is a user whose name is also its client id, with resource
+    permissions on its own MQTT session queues and topic permissions on `amq.topic`
+    (core.rabbit_roles). Revoking deletes the user (the broker refuses it from then on),
+    closes its connections on every node (RabbitMQ 3.10 keeps a deleted user's connections
+    open) and deletes its session queues.
+    """
+
+    def __init__(self, admin_url: str) -> None:
+        parts = urlsplit(admin_url.split(",", 1)[0])
+        if parts.scheme not in ("http", "https"):
+            raise ValueError("the RabbitMQ admin URL must start with http:// or https://")
+        self.auth = (unquote(parts.username or ""), unquote(parts.password or ""))
+        hosts = admin_url.partition("://")[2].rpartition("@")[2].split("/", 1)[0]
+        self.bases = [f"{parts.scheme}://{host}" for host in hosts.split(",")]
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        missing_ok: bool = False,
+    ) -> None:
+        failures: list[str] = []
+        for base in self.bases:
+            async with httpx.AsyncClient(
+                base_url=base, auth=self.auth, timeout=COMMAND_TIMEOUT_S
+            ) as client:
+                try:
+                    answer = await client.request(method, path, json=body)
+                except httpx.TransportError as exc:
+                    failures.append(f"{base}: {exc!r}")
+                    continue
+            if answer.is_success or (missing_ok and answer.status_code == 404):
+                return
+            raise BrokerAdminError(
+                f"{method} {path}: {answer.status_code} {answer.text[:200]}", command=method
+            )
+        raise BrokerAdminError(f"no RabbitMQ node answered: {'; '.join(failures)}")
+
+    async def _create(self, definitions: dict[str, Any]) -> None:
+        vhost = quote(rabbit_roles.VHOST, safe="")
+        for user in definitions["users"]:
+            name = quote(user["name"], safe="")
+            await self._call(
+                "PUT",
+                f"/api/users/{name}",
+                {
+                    "password_hash": user["password_hash"],
+                    "hashing_algorithm": user["hashing_algorithm"],
+                    "tags": ",".join(user["tags"]),
+                },
+            )
+        for grant in definitions["permissions"]:
+            name = quote(grant["user"], safe="")
+            rights = {k: grant[k] for k in ("configure", "write", "read")}
+            await self._call("PUT", f"/api/permissions/{vhost}/{name}", rights)
+        for grant in definitions["topic_permissions"]:
+            name = quote(grant["user"], safe="")
+            rights = {k: grant[k] for k in ("exchange", "write", "read")}
+            await self._call("PUT", f"/api/topic-permissions/{vhost}/{name}", rights)
+
+    async def _revoke(self, username: str) -> None:
+        name, vhost = quote(username, safe=""), quote(rabbit_roles.VHOST, safe="")
+        # The user first: a bridge reconnecting after its connection is closed is refused.
+        await self._call("DELETE", f"/api/users/{name}", missing_ok=True)
+        await self._call("DELETE", f"/api/connections/username/{name}", missing_ok=True)
+        for qos in (0, 1):
+            queue = quote(f"mqtt-subscription-{username}qos{qos}", safe="")
+            await self._call("DELETE", f"/api/queues/{vhost}/{queue}", missing_ok=True)
+
+    async def provision_bridge(self, bridge_id: str) -> ClientCredentials:
+        password = new_password()
+        await self._create(rabbit_roles.bridge_definitions(bridge_id, password))
+        return ClientCredentials(bridge_id, password)
+
+    async def revoke_bridge(self, bridge_id: str) -> None:
+        await self._revoke(bridge_id)
+
+    async def provision_display(self, patient_id: uuid.UUID) -> ClientCredentials:
+        username, password = new_display_user(), new_password()
+        await self._create(rabbit_roles.display_definitions(username, patient_id, password))
+        return ClientCredentials(username, password)
+
+    async def revoke_display(self, username: str) -> None:
+        await self._revoke(username)
+
+    async def forget_patient(self, patient_id: uuid.UUID) -> None:
+        """Nothing: a display's rule lives in its own user, deleted with it."""
+
+
+def provisioner(settings: ApiSettings) -> Provisioner | None:
+    """The broker's admin this API is configured with, or None when it has none."""
+    if settings.broker == "rabbitmq":
+        url = settings.rabbitmq_admin_url
+        return RabbitAdmin(url) if url is not None else None
+    return BrokerAdmin(settings.mqtt_admin_url) if settings.mqtt_admin_url is not None else None

@@ -30,10 +30,9 @@ from pydantic import BaseModel, Field
 from api import audit_log as audit
 from api.access import AccessContext, require_patient
 from api.auth import verify_password
-from api.broker_admin import BrokerAdmin, Step
+from api.broker_admin import provisioner
 from api.problems import PATIENT_RESPONSES, ProblemError
 from api.state import client_address, pool_of, settings_of
-from core.broker_roles import ROLES, BrokerRole
 from core.settings import ApiSettings
 
 router = APIRouter(prefix="/api/v1", tags=["record"])
@@ -119,21 +118,21 @@ async def _revoke_in_broker(
 ) -> None:
     """Delete the patient's bridges and displays from the broker, which disconnects them and
     refuses them from then on; one already deleted (a resumed erasure) is fine."""
-    if settings.mqtt_admin_url is None:
+    admin = provisioner(settings)
+    if admin is None:
         raise ProblemError(
             503,
             "broker-provisioning-unavailable",
             "Broker admin unavailable",
-            "bridges cannot be revoked: GLUCOBRIDGE_MQTT_ADMIN_URL is not set",
+            "bridges cannot be revoked: no broker admin configured"
+            " (GLUCOBRIDGE_MQTT_ADMIN_URL, or GLUCOBRIDGE_RABBITMQ_ADMIN_URL on RabbitMQ)",
         )
-    admin = BrokerAdmin(settings.mqtt_admin_url)
     for bridge in bridges:
         await admin.revoke_bridge(bridge)
     for display in displays:
         await admin.revoke_display(display)
     if displays:
-        role = ROLES[BrokerRole.DISPLAY].name(str(patient))
-        await admin.run([Step({"command": "deleteRole", "rolename": role}, ("not found",))])
+        await admin.forget_patient(patient)
 
 
 async def _run_steps(

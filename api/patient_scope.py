@@ -13,6 +13,7 @@ from fastapi import Depends, Path, Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.problems import not_found
+from api.state import read_pool_of
 from core.days import ZoneHistory, ZonePeriod
 
 # '-infinity' (the zone a patient started with) cannot become a Python datetime.
@@ -31,8 +32,10 @@ class ScopedPatient:
 
 
 def pool_of(request: Request) -> AsyncConnectionPool:
-    pool: AsyncConnectionPool = request.app.state.pool
-    return pool
+    """The pool of the analytics routes (trends, AGP, days): reads that may be a few seconds
+    stale, so a standby's when one is configured (api.state.read_pool_of). The access gate
+    before them writes its audit row on the primary."""
+    return read_pool_of(request)
 
 
 async def patient_in_scope(

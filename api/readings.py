@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from api.access import ReadingsAccess
 from api.problems import PATIENT_RESPONSES, ProblemError, require_zoned
-from api.state import pool_of
+from api.state import read_pool_of
 from core.units import Unit, from_mg_dl
 from core.vocabulary import RangeFlag, SourceKind
 
@@ -138,7 +138,7 @@ async def list_readings(
     require_zoned(start, end)
     after = _decode_cursor(cursor) if cursor else (None, None)
     patient_id = access.patient_id
-    async with pool_of(request).connection() as conn:
+    async with read_pool_of(request).connection() as conn:
         cur = conn.cursor(row_factory=class_row(_Row))
         await cur.execute(
             _READINGS,

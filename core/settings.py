@@ -122,6 +122,12 @@ class IngestSettings(_Base):
 
 class ApiSettings(_Base):
     database_url: str = DEFAULT_DATABASE_URL
+    # Reads where a few seconds of staleness is acceptable (readings lists, trends, AGP, days)
+    # go here: a standby, or several with `target_session_attrs=prefer-standby`. Unset: the
+    # primary serves everything. Writes, audit rows, and every read by a user who wrote
+    # within `read_your_writes_s` stay on `database_url`.
+    database_read_url: str | None = None
+    read_your_writes_s: float = Field(default=5.0, ge=0)
     host: str = "127.0.0.1"
     port: int = 8000
     # Signs access tokens (HS256): a random string of at least 32 bytes.
@@ -129,6 +135,11 @@ class ApiSettings(_Base):
     # The broker's dynamic-security admin (mqtt://user:password@host:port); registering and
     # revoking bridges and home displays needs it, everything else works without.
     mqtt_admin_url: str | None = None
+    # GLUCOBRIDGE_BROKER: on "rabbitmq", bridges and displays are provisioned through the
+    # RabbitMQ management HTTP API at `rabbitmq_admin_url` instead, every node listed:
+    # http://user:password@host1:15672,host2:15672,host3:15672 (https:// too).
+    broker: BrokerKind = "mosquitto"
+    rabbitmq_admin_url: str | None = None
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
     # forwarded_allow_ips: addresses, networks or "*"). Unset: none, every request's address
     # is its connection's, so no client can choose the address it is logged and throttled by.
@@ -144,7 +155,13 @@ class ApiSettings(_Base):
 
     @model_validator(mode="after")
     def _check(self) -> ApiSettings:
-        self._refuse_placeholders(self.database_url, self.jwt_secret, self.mqtt_admin_url or "")
+        self._refuse_placeholders(
+            self.database_url,
+            self.database_read_url or "",
+            self.jwt_secret,
+            self.mqtt_admin_url or "",
+            self.rabbitmq_admin_url or "",
+        )
         if len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise ValueError(f"jwt_secret must be at least {MIN_JWT_SECRET_BYTES} bytes")
         if self.mqtt_admin_url is not None:

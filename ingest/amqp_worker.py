@@ -37,6 +37,7 @@ from core.intake import (
     decode_bridge_message,
     write_isolating_bad_batches,
 )
+from core.rabbit_roles import EXCHANGE, routing_key
 from core.settings import IngestSettings
 from ingest.metrics import IngestMetrics
 
@@ -49,7 +50,6 @@ STATUS_QUEUE = "glucobridge.status"
 STATUS_PREFETCH = 500
 # A heartbeat heard: the bridge is online now (the server's clock, not the bridge's).
 _HEARD = "UPDATE bridges SET last_seen_at = now() WHERE id = ANY(%s)"
-EXCHANGE = "amq.topic"
 # Unacknowledged deliveries the broker may hand one worker: a write's worth and more, so the
 # next batch is already here when one commits.
 PREFETCH = 2000
@@ -64,11 +64,6 @@ AMQP_PORT = 5672
 
 # Connection and channel failures: the node went away, or closed the channel on us.
 _LINK_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError)
-
-
-def routing_key(topic: str) -> str:
-    """An MQTT topic as the MQTT plugin routes it on `amq.topic` ('/' becomes '.')."""
-    return topic.replace("/", ".")
 
 
 def topic_of(key: str) -> str:

@@ -131,7 +131,8 @@ def broker_rabbitmq_definitions(path: str, ingest_workers: int, bridges: tuple[s
     import secrets
     from pathlib import Path
 
-    from stack.rabbitmq import ADMIN_USER, bridge_definitions, service_definitions
+    from core.rabbit_roles import bridge_definitions
+    from stack.rabbitmq import ADMIN_USER, service_definitions
 
     target = Path(path)
     if target.exists():

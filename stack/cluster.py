@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import db
-from core.settings import IngestSettings
+from core.settings import ApiSettings, IngestSettings
 from stack.local import register_bridge, state_dir
 from stack.postgres import Postgres, failover_url, replicated_pair, start_standby
 from stack.proc import free_port, port_open
@@ -52,6 +52,27 @@ class ClusterServices:
             amqp_url=self.rabbit.ingest_url,
             **overrides,  # type: ignore[arg-type]
         )
+
+    def api_settings(self, **overrides: object) -> ApiSettings:
+        """The API on this cluster: it provisions bridges through the nodes' management API."""
+        return ApiSettings(
+            database_url=self.database_url,
+            broker="rabbitmq",
+            rabbitmq_admin_url=self.rabbit.management_url,
+            **overrides,  # type: ignore[arg-type]
+        )
+
+    def api_env(self) -> dict[str, str]:
+        """The environment of the API process on this cluster."""
+        env = {
+            **os.environ,
+            "GLUCOBRIDGE_DATABASE_URL": self.database_url,
+            "GLUCOBRIDGE_BROKER": "rabbitmq",
+            "GLUCOBRIDGE_RABBITMQ_ADMIN_URL": self.rabbit.management_url,
+        }
+        if len(self.servers) > 1:  # reads that may be a moment stale: from the standby
+            env["GLUCOBRIDGE_DATABASE_READ_URL"] = self.servers[1].url
+        return env
 
     def ingest_env(self) -> dict[str, str]:
         """The environment of an ingest worker process on this cluster."""
@@ -118,11 +139,7 @@ def run() -> None:
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "stack", "api"],
-                    env={
-                        **os.environ,
-                        "GLUCOBRIDGE_DATABASE_URL": services.database_url,
-                        "GLUCOBRIDGE_PORT": str(api_port),
-                    },
+                    env={**services.api_env(), "GLUCOBRIDGE_PORT": str(api_port)},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -139,7 +156,9 @@ def run() -> None:
             primary, standby = services.servers
             print(f"  database: primary :{primary.port}, synchronous standby :{standby.port}")
             print(f"  GLUCOBRIDGE_DATABASE_URL={services.database_url}")
+            print(f"  GLUCOBRIDGE_DATABASE_READ_URL={standby.url} (the API's stale-tolerant reads)")
             print(f"  API: http://127.0.0.1:{api_port}")
+            print(f"  GLUCOBRIDGE_RABBITMQ_ADMIN_URL={rabbit.management_url}")
             print(f"  logs: {logs}")
             print("  a bridge: GLUCOBRIDGE_BROKER=rabbitmq, its URL lists every node's MQTT port")
             signal.pause()

@@ -30,9 +30,7 @@ What the deployment needs from the broker, set before any bridge connects:
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -41,7 +39,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -49,7 +47,17 @@ from urllib.parse import quote
 
 from core.broker_roles import ALERTS_USER, INGEST_USER, worker_user
 from core.contract import TOPIC_ROOT
-from ingest.amqp_worker import EXCHANGE, READINGS_QUEUE, STATUS_QUEUE, routing_key
+from core.rabbit_roles import (
+    EXCHANGE,
+    NOTHING,
+    VHOST,
+    bridge_definitions,
+    routing_key,
+)
+from core.rabbit_roles import permission as _permission
+from core.rabbit_roles import topic_permission as _topic_permission
+from core.rabbit_roles import user_entry as _user
+from ingest.amqp_worker import READINGS_QUEUE, STATUS_QUEUE
 from stack.proc import StackError, free_port, port_open, spawn, stop, tail
 
 # Debian's package puts the server's scripts here; the wrapper in /usr/sbin insists on
@@ -66,7 +74,6 @@ ERL_ARGS = "+sbwt none +sbwtdcpu none +sbwtdio none +S 1:1 +SDio 2 +A 4"
 NODE_START_TIMEOUT_S = 90.0
 CLI_TIMEOUT_S = 60.0
 
-VHOST: Final = "/"
 UNROUTABLE_EXCHANGE: Final = "glucobridge.unroutable"
 UNROUTABLE_QUEUE: Final = "glucobridge.unroutable"
 # Unroutable publishes kept (acks for a bridge never connected, status with no reader):
@@ -82,56 +89,11 @@ STATUS_BINDING: Final = f"{routing_key(TOPIC_ROOT)}.bridges.*.status"
 STATUS_MAX = 10_000
 
 
-def password_hash(password: str) -> str:
-    """RabbitMQ's `rabbit_password_hashing_sha256`: base64(salt ++ sha256(salt ++ password))."""
-    salt = secrets.token_bytes(4)
-    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
-
-
-def _user(name: str, password: str, tags: Sequence[str] = ()) -> dict[str, Any]:
-    return {
-        "name": name,
-        "password_hash": password_hash(password),
-        "hashing_algorithm": "rabbit_password_hashing_sha256",
-        "tags": list(tags),
-    }
-
-
-def _permission(user: str, configure: str, write: str, read: str) -> dict[str, Any]:
-    return {"user": user, "vhost": VHOST, "configure": configure, "write": write, "read": read}
-
-
-def _topic_permission(user: str, write: str, read: str) -> dict[str, Any]:
-    return {"user": user, "vhost": VHOST, "exchange": EXCHANGE, "write": write, "read": read}
-
-
-# The same rules as Mosquitto's bridge role (core.broker_roles.ROLES[BRIDGE]), on routing
-# keys: a bridge publishes its readings and status and binds (subscribes) only to its acks.
-# `{username}` is filled in by the broker at every check: one rule for every bridge.
-BRIDGE_TOPIC_WRITE: Final = rf"^{_ROOT_KEY}\.bridges\.{{username}}\.(readings|status)$"
-BRIDGE_TOPIC_READ: Final = rf"^{_ROOT_KEY}\.bridges\.{{username}}\.acks$"
+# The same rules as Mosquitto's service roles, on routing keys (the bridges' and displays'
+# are in core.rabbit_roles, which the API provisions with).
 # Ingest publishes confirmations to any bridge and binds nothing of its own on amq.topic.
 INGEST_TOPIC_WRITE: Final = rf"^{_ROOT_KEY}\.bridges\.[^.]+\.acks$"
 ALERTS_TOPIC_WRITE: Final = rf"^{_ROOT_KEY}\.patients\.[^.]+\.alerts$"
-NOTHING: Final = "^$"
-
-
-def _session_queues(client_id: str) -> str:
-    """The MQTT plugin's session queues of one client id (`mqtt-subscription-<id>qos0|1`)."""
-    return rf"mqtt-subscription-{re.escape(client_id)}qos[01]"
-
-
-def bridge_definitions(bridge_id: str, password: str) -> dict[str, Any]:
-    """One bridge's user and permissions. Resource permissions name its own session queues
-    (MQTT subscribe declares and binds them); `amq.topic` is the only exchange it touches."""
-    own = _session_queues(bridge_id)
-    return {
-        "users": [_user(bridge_id, password)],
-        "permissions": [
-            _permission(bridge_id, f"^{own}$", rf"^(amq\.topic|{own})$", rf"^(amq\.topic|{own})$")
-        ],
-        "topic_permissions": [_topic_permission(bridge_id, BRIDGE_TOPIC_WRITE, BRIDGE_TOPIC_READ)],
-    }
 
 
 def service_definitions(
@@ -261,6 +223,7 @@ class RabbitNode:
     amqp_port: int = field(default_factory=free_port)
     mqtt_port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)  # the management HTTP API
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -318,6 +281,14 @@ class RabbitCluster:
     def admin_url(self) -> str:
         return amqp_url(ADMIN_USER, self.admin_password, self.amqp_ports)
 
+    @property
+    def management_url(self) -> str:
+        """The API's provisioning URL (GLUCOBRIDGE_RABBITMQ_ADMIN_URL): the management HTTP
+        API of every node, tried in order."""
+        hosts = ",".join(f"127.0.0.1:{n.http_port}" for n in self.nodes)
+        user, password = quote(ADMIN_USER, safe=""), quote(self.admin_password, safe="")
+        return f"http://{user}:{password}@{hosts}"
+
     def bridge_url(self, bridge_id: str, *, first: int = 0) -> str:
         """The bridge's URL with every node, starting at node `first`."""
         ports = self.mqtt_ports[first:] + self.mqtt_ports[:first]
@@ -338,7 +309,8 @@ class RabbitCluster:
         )
         for node in self.nodes:
             node.root.mkdir(parents=True, exist_ok=True)
-            (node.root / "enabled_plugins").write_text("[rabbitmq_mqtt].\n")
+            # The management plugin: its HTTP API is how the API provisions bridges.
+            (node.root / "enabled_plugins").write_text("[rabbitmq_mqtt,rabbitmq_management].\n")
             (node.root / "rabbitmq.conf").write_text(
                 f"""\
 # Generated by glucobridge's stack; changes are overwritten at the next start.
@@ -361,6 +333,8 @@ mqtt.allow_anonymous = false
 mqtt.vhost = {VHOST}
 mqtt.exchange = {EXCHANGE}
 mqtt.durable_queue_type = quorum
+management.tcp.ip = 127.0.0.1
+management.tcp.port = {node.http_port}
 """
             )
 
@@ -445,7 +419,8 @@ mqtt.durable_queue_type = quorum
             env=self._env(node),
         )
         deadline = time.monotonic() + NODE_START_TIMEOUT_S
-        while not (port_open(node.mqtt_port) and port_open(node.amqp_port)):
+        ports = (node.mqtt_port, node.amqp_port, node.http_port)
+        while not all(port_open(p) for p in ports):
             if node.proc.poll() is not None:
                 raise StackError(
                     f"RabbitMQ node {node.name} exited with {node.proc.returncode}:\n"

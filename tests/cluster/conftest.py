@@ -4,14 +4,18 @@ test kills is started again before the next test, so each test begins with all t
 
 from __future__ import annotations
 
+import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from core import db
 from ingest.amqp_worker import AmqpWorker
 from stack.cluster import ClusterServices, local_cluster
+from stack.postgres import Postgres, replicated_pair, start_standby
 from tests.conftest import empty_database
 from tests.support import wait_for
 
@@ -61,3 +65,21 @@ def amqp_worker(services: ClusterServices) -> Iterator[AmqpWorker]:
     running = ThreadWorker.start(services)
     yield running.worker
     running.stop()
+
+
+@pytest.fixture
+def pair(services: ClusterServices) -> Iterator[tuple[Postgres, Postgres]]:
+    """A primary and its synchronous standby of their own, migrated (a test may kill one)."""
+    root = services.root / f"replicated-{uuid.uuid4().hex[:8]}"
+    primary, standby = replicated_pair(root)
+    try:
+        primary.start()
+        start_standby(standby, primary)
+        db.upgrade(primary.url)  # through the synchronous standby, as every write
+        yield primary, standby
+    finally:
+        for server in (standby, primary):
+            server.stop()
+            if server.home != server.root:
+                shutil.rmtree(server.home, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)

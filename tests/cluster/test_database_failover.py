@@ -7,39 +7,20 @@ doubled, every outbox empty."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
-from collections.abc import Iterator
 
 import httpx
 import psycopg
-import pytest
 
 from api.auth import INSERT_USER, hash_password
-from core import db
 from core.settings import ApiSettings
 from stack.cluster import ClusterServices
-from stack.postgres import Postgres, failover_url, promote, replicated_pair, start_standby
+from stack.postgres import Postgres, failover_url, promote
 from tests.cluster.conftest import ThreadWorker
 from tests.cluster.flow import Flow
 from tests.support import HTTP_TIMEOUT_S, serve_api
 
 EMAIL = "failover@example.org"
 PASSWORD = "a long enough failover password"
-
-
-@pytest.fixture
-def pair(services: ClusterServices) -> Iterator[tuple[Postgres, Postgres]]:
-    primary, standby = replicated_pair(services.root / "replicated")
-    try:
-        primary.start()
-        start_standby(standby, primary)
-        db.upgrade(primary.url)  # through the synchronous standby, as every write
-        yield primary, standby
-    finally:
-        for server in (standby, primary):
-            server.stop()
-            if server.home != server.root:
-                shutil.rmtree(server.home, ignore_errors=True)
 
 
 def _is_primary(server: Postgres) -> bool:

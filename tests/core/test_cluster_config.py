@@ -4,18 +4,21 @@ RabbitMQ permissions generated from the same trust rules as Mosquitto's roles.""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
-from core.contract import acks_topic, readings_topic, status_topic
-from core.settings import IngestSettings, MqttEndpoint
-from ingest.amqp_worker import AmqpNodes, routing_key
-from stack.rabbitmq import (
+from core.contract import acks_topic, patient_alerts_topic, readings_topic, status_topic
+from core.rabbit_roles import (
     BRIDGE_TOPIC_READ,
     BRIDGE_TOPIC_WRITE,
-    INGEST_TOPIC_WRITE,
     bridge_definitions,
+    display_definitions,
+    routing_key,
 )
+from core.settings import IngestSettings, MqttEndpoint
+from ingest.amqp_worker import AmqpNodes
+from stack.rabbitmq import INGEST_TOPIC_WRITE
 
 
 def test_a_bridge_url_lists_every_node_in_order() -> None:
@@ -80,3 +83,13 @@ def test_a_bridge_may_use_only_its_own_session_queues() -> None:
     assert not re.search(permission["write"], "amq.default")
     (user,) = definitions["users"]
     assert "secret" not in str(user)
+
+
+def test_a_display_reads_only_its_own_patients_alerts() -> None:
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    definitions = display_definitions("display-abc", mine, "secret")
+    (topic,) = definitions["topic_permissions"]
+    assert _allows(topic["read"], "display-abc", patient_alerts_topic(str(mine)))
+    assert not _allows(topic["read"], "display-abc", patient_alerts_topic(str(theirs)))
+    assert not _allows(topic["read"], "display-abc", patient_alerts_topic("*"))
+    assert not _allows(topic["write"], "display-abc", patient_alerts_topic(str(mine)))
