@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from core.intake.decode import DecodedBatch, Rejected
-from core.intake.identity import held_identity, instant_key, reading_identity
+from core.intake.identity import held_identity, identity_of, identity_prefix, instant_of
+from core.vocabulary import SourceKind
 
 log = logging.getLogger("glucobridge.intake")
 
@@ -54,8 +56,41 @@ _COLUMNS = (
     "patient_id",
 )
 _COLUMN_LIST = ", ".join(_COLUMNS)
+# The staging COPY is binary, its types named up front: a fifth of the text COPY's cost
+# per reading in Python (measured: 2.6 against 15 µs per row).
+_STAGING_TYPES = (
+    "timestamptz",  # measured_at
+    "text",  # device
+    "int4",  # sequence_number
+    "timestamp",  # meter_time
+    "int4",  # time_offset_minutes
+    "text",  # sender
+    "uuid",  # batch_id
+    "float8",  # value
+    "text",  # unit
+    "float8",  # mg_dl
+    "text",  # source
+    "bool",  # control
+    "text",  # range_flag
+    "text",  # sample_type
+    "text",  # sample_location
+    "text[]",  # sensor_status
+    "text",  # meal
+    "float4",  # carbohydrate_g
+    "text",  # carbohydrate_meal
+    "text",  # tester
+    "text",  # health
+    "float4",  # hba1c_pct
+    "jsonb",  # context
+    "bytea",  # raw_record
+    "bytea",  # raw_context
+    "uuid",  # identity
+    "uuid",  # patient_id
+    "uuid",  # instant_key
+)
 
-# Staging lives per connection and empties itself at every commit.
+# Staging lives per connection and empties itself at every commit; it is created once per
+# connection (`_staged` remembers which, once the creating transaction committed).
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staging_readings
     (LIKE readings INCLUDING DEFAULTS, instant_key uuid) ON COMMIT DELETE ROWS
@@ -92,7 +127,8 @@ WITH fresh AS (
 shared_instants AS (
     SELECT instant_key FROM staging_readings WHERE instant_key IS NOT NULL
     GROUP BY instant_key HAVING count(DISTINCT identity) > 1
-)
+),
+stored AS (
 INSERT INTO readings ({_COLUMN_LIST}, awaiting_claim, conflict)
 SELECT DISTINCT ON (s.identity) {", ".join("s." + c for c in _COLUMNS)},
        m.claimed_at IS NULL,
@@ -104,6 +140,10 @@ FROM staging_readings s
 JOIN fresh f USING (identity)
 LEFT JOIN meters m ON m.patient_id = s.patient_id AND m.serial = s.device
 RETURNING batch_id, conflict, identity
+)
+-- Per batch, not per reading: a count, and the few identities that conflict.
+SELECT batch_id, count(*), array_agg(identity) FILTER (WHERE conflict) FROM stored
+GROUP BY batch_id
 """
 
 # ...and the reading it conflicts with, stored earlier, is flagged too.
@@ -154,6 +194,8 @@ class BatchOutcome:
 
 
 Conn = psycopg.Connection[tuple[object, ...]]
+
+_staged: weakref.WeakSet[Conn] = weakref.WeakSet()
 
 
 def place_bridge_batches(
@@ -222,17 +264,19 @@ def write(
     held: Counter[uuid.UUID] = Counter()
     with conn.transaction(), conn.cursor() as cur:
         placed, unplaceable = place_bridge_batches(conn, batches)
-        cur.execute(_CREATE_STAGING)
         if placed:
+            if conn not in _staged:
+                cur.execute(_CREATE_STAGING)
             _register_devices(cur, placed)
             _copy_readings(cur, placed)
             cur.execute(_MERGE)
             conflicted: list[uuid.UUID] = []
-            for batch_id, conflict, identity in cur.fetchall():
-                assert isinstance(batch_id, uuid.UUID) and isinstance(identity, uuid.UUID)
-                stored[batch_id] += 1
-                if conflict:
-                    conflicted.append(identity)
+            for batch_id, count, identities in cur.fetchall():
+                assert isinstance(batch_id, uuid.UUID) and isinstance(count, int)
+                stored[batch_id] += count
+                if identities:
+                    assert isinstance(identities, list)
+                    conflicted += identities
             if conflicted:
                 cur.execute(_FLAG_EARLIER_CONFLICTS, {"identities": conflicted})
             held.update(_hold(cur, placed))
@@ -240,6 +284,8 @@ def write(
         dead += [unplaceable_letter(b) for b in unplaceable]
         if dead:
             cur.executemany(_DEAD_LETTER, [r.__dict__ for r in dead])
+    if placed:
+        _staged.add(conn)  # committed: the staging table outlives this transaction
     for b in unplaceable:
         log.warning("batch %s from unregistered bridge %s set aside", b.batch_id, b.sender)
     return _outcomes(placed, stored, held) + [
@@ -285,20 +331,28 @@ def _copy_readings(
     cur: psycopg.Cursor[tuple[object, ...]], batches: Sequence[DecodedBatch]
 ) -> None:
     columns = f"{_COLUMN_LIST}, instant_key"
-    with cur.copy(f"COPY staging_readings ({columns}) FROM STDIN") as copy:
+    with cur.copy(f"COPY staging_readings ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_STAGING_TYPES)
+        write_row = copy.write_row
         for batch in batches:
-            device = batch.meter.serial
+            device, sender, batch_id = batch.meter.serial, batch.sender, batch.batch_id
+            patient_id = batch.patient_id
+            prefixes: dict[SourceKind, str] = {}
             for r in batch.readings:
                 source = r.source_kind
-                copy.write_row(
+                prefix = prefixes.get(source)
+                if prefix is None:
+                    prefix = prefixes[source] = identity_prefix(patient_id, device, source)
+                sequence_number, meter_time = r.sequence_number, r.meter_time
+                write_row(
                     (
                         r.measured_at,
                         device,
-                        r.sequence_number,
-                        r.meter_time,
+                        sequence_number,
+                        meter_time,
                         r.time_offset_minutes,
-                        batch.sender,
-                        batch.batch_id,
+                        sender,
+                        batch_id,
                         r.value,
                         r.unit.value,
                         r.mg_dl,
@@ -307,7 +361,7 @@ def _copy_readings(
                         r.range_flag,
                         r.sample_type,
                         r.sample_location,
-                        list(r.sensor_status),
+                        r.sensor_status,
                         r.meal,
                         r.carbohydrate_g,
                         r.carbohydrate_meal,
@@ -317,18 +371,9 @@ def _copy_readings(
                         Jsonb(r.context) if r.context is not None else None,
                         r.raw_record,
                         r.raw_context,
-                        reading_identity(
-                            batch.patient_id,
-                            device,
-                            source,
-                            r.sequence_number,
-                            r.meter_time,
-                            r.value,
-                        ),
-                        batch.patient_id,
-                        None
-                        if r.sequence_number is not None
-                        else instant_key(batch.patient_id, device, source, r.meter_time),
+                        identity_of(prefix, sequence_number, meter_time, r.value),
+                        patient_id,
+                        None if sequence_number is not None else instant_of(prefix, meter_time),
                     )
                 )
 
