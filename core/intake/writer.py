@@ -98,6 +98,7 @@ CREATE TEMP TABLE IF NOT EXISTS staging_readings
 
 # The devices each patient's senders delivered from; a sender that speaks for the patient
 # (an import, an upload) claims its device, a bridge's meter waits for the patient's claim.
+# Part of the merge below (one round trip): its RETURNING says whether each is claimed.
 _REGISTER_DEVICES = """
 INSERT INTO meters (patient_id, serial, manufacturer, model, source, claimed_at)
 SELECT DISTINCT ON (patient_id, serial) patient_id, serial, manufacturer, model, source,
@@ -110,13 +111,15 @@ ON CONFLICT (patient_id, serial) DO UPDATE SET
     manufacturer = coalesce(meters.manufacturer, EXCLUDED.manufacturer),
     model = coalesce(meters.model, EXCLUDED.model),
     claimed_at = coalesce(meters.claimed_at, EXCLUDED.claimed_at)
+RETURNING patient_id, serial, claimed_at
 """
 
 # An identity seen before inserts nothing. A reading of a device its patient has not claimed
 # is stored awaiting the claim. A second value at an instant of a device without sequence
 # numbers (same instant key, another identity) is stored and flagged.
 _MERGE = f"""
-WITH fresh AS (
+WITH devices AS ({_REGISTER_DEVICES}),
+fresh AS (
     INSERT INTO reading_identities (identity, instant_key, measured_at)
     SELECT DISTINCT ON (identity) identity, instant_key, measured_at
     FROM staging_readings
@@ -138,7 +141,7 @@ SELECT DISTINCT ON (s.identity) {", ".join("s." + c for c in _COLUMNS)},
                       WHERE i.instant_key = f.instant_key AND i.identity <> f.identity))
 FROM staging_readings s
 JOIN fresh f USING (identity)
-LEFT JOIN meters m ON m.patient_id = s.patient_id AND m.serial = s.device
+LEFT JOIN devices m ON m.patient_id = s.patient_id AND m.serial = s.device
 RETURNING batch_id, conflict, identity
 )
 -- Per batch, not per reading: a count, and the few identities that conflict.
@@ -267,9 +270,8 @@ def write(
         if placed:
             if conn not in _staged:
                 cur.execute(_CREATE_STAGING)
-            _register_devices(cur, placed)
             _copy_readings(cur, placed)
-            cur.execute(_MERGE)
+            cur.execute(_MERGE, _devices(placed))
             conflicted: list[uuid.UUID] = []
             for batch_id, count, identities in cur.fetchall():
                 assert isinstance(batch_id, uuid.UUID) and isinstance(count, int)
@@ -304,9 +306,9 @@ def _distinct(batches: Sequence[DecodedBatch]) -> list[DecodedBatch]:
     return out
 
 
-def _register_devices(
-    cur: psycopg.Cursor[tuple[object, ...]], batches: Sequence[DecodedBatch]
-) -> None:
+def _devices(batches: Sequence[DecodedBatch]) -> dict[str, list[object]]:
+    """The merge's parameters: each (patient, device) of the write once, claimed if any of
+    its batches claims it."""
     devices = {}
     for b in batches:
         source = b.readings[0].source_kind.value if b.readings else "meter"
@@ -314,17 +316,14 @@ def _register_devices(
         if key not in devices or b.claims_device:
             devices[key] = (b, source)
     rows = list(devices.values())
-    cur.execute(
-        _REGISTER_DEVICES,
-        {
-            "patients": [b.patient_id for b, _ in rows],
-            "serials": [b.meter.serial for b, _ in rows],
-            "manufacturers": [b.meter.manufacturer for b, _ in rows],
-            "models": [b.meter.model for b, _ in rows],
-            "sources": [source for _, source in rows],
-            "claims": [b.claims_device for b, _ in rows],
-        },
-    )
+    return {
+        "patients": [b.patient_id for b, _ in rows],
+        "serials": [b.meter.serial for b, _ in rows],
+        "manufacturers": [b.meter.manufacturer for b, _ in rows],
+        "models": [b.meter.model for b, _ in rows],
+        "sources": [source for _, source in rows],
+        "claims": [b.claims_device for b, _ in rows],
+    }
 
 
 def _copy_readings(

@@ -54,7 +54,8 @@ def _reading(i: int, start: datetime) -> WireReading:
 
 
 def _batches(total: int, sizes: tuple[int, int], tag: str) -> dict[str, list[ReadingsBatch]]:
-    """`total` readings cut into syncs of random sizes, spread over BRIDGES bridges."""
+    """`total` readings cut into syncs of random sizes, spread over BRIDGES bridges, each
+    delivering its own meter's readings (as a home bridge does)."""
     rng = random.Random(SEED)
     start = datetime.now(UTC) - timedelta(days=200)
     out: dict[str, list[ReadingsBatch]] = {f"bench-{tag}-{b}": [] for b in range(BRIDGES)}
@@ -66,7 +67,7 @@ def _batches(total: int, sizes: tuple[int, int], tag: str) -> dict[str, list[Rea
         out[bridge_id].append(
             ReadingsBatch(
                 bridge_id=bridge_id,
-                meter=MeterInfo(serial=f"BENCH-{tag}-{meter:06d}"),
+                meter=MeterInfo(serial=f"BENCH-{tag}-{meter % BRIDGES}"),
                 readings=items,
             )
         )
