@@ -216,7 +216,7 @@ class Worker:
             and self.inbox_bytes < self.settings.batch_max_bytes
         ):
             before = self.arrived
-            rc = self.client.loop(0.0)
+            rc = self.client.loop_read()  # the socket is non-blocking: no select per packet
             if self.arrived == before:
                 break  # nothing more waiting
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not self.stopping:
