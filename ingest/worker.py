@@ -308,13 +308,17 @@ class Worker:
                     if self.stopping:
                         return None  # the messages stay unacknowledged
                     self._pump(min(POLL_S, deadline - time.monotonic()))
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
-        self.metrics.lag_seconds.set(time.monotonic() - messages[0].received)
+        # Confirm first (one message per bridge), then acknowledge each message to the
+        # broker: a crash right after the commit then leaves a stored batch unconfirmed for
+        # as short a time as can be (its re-send would be confirmed as duplicates); a crash
+        # between the two costs a redelivery, which dedupe absorbs.
+        self._confirm(outcomes)
         for message in messages:
             if message.connection == self.connection:
                 self.client.ack(message.mid, message.qos)
             # else: the broker redelivers it on the new connection; dedupe absorbs the copy.
-        self._confirm(outcomes)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        self.metrics.lag_seconds.set(time.monotonic() - messages[0].received)
         stored = sum(o.stored for o in outcomes)
         duplicates = sum(o.duplicates for o in outcomes)
         dead = len(rejected) + sum(o.rejected for o in outcomes)
