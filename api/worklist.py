@@ -63,7 +63,7 @@ WITH reached AS (
            r.measured_at >= %(split)s AS current,
            r.source,
            count(*) AS n,
-           string_agg(int8send(floor(extract(epoch FROM r.measured_at))::int8), ''::bytea
+           string_agg(timestamptz_send(r.measured_at), ''::bytea
                       ORDER BY r.measured_at) AS epochs,
            string_agg(float8send(r.value), ''::bytea ORDER BY r.measured_at) AS vals,
            string_agg(CASE WHEN r.unit = 'mmol/L' THEN '\\x01'::bytea ELSE '\\x00'::bytea END,

@@ -90,6 +90,7 @@ class Worker:
         self.metrics = metrics or IngestMetrics()
         self.inbox: list[Message] = []
         self.inbox_bytes = 0  # payload bytes in the inbox, kept as messages come and go
+        self.arrived = 0  # messages received since start (tells `_pump` the socket had more)
         self.stopping = False
         self.leave_on_stop = False
         self.connection = 0
@@ -143,6 +144,7 @@ class Worker:
             Message(msg.topic, payload, msg.mid, msg.qos, self.connection, time.monotonic())
         )
         self.inbox_bytes += len(payload)
+        self.arrived += 1
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -203,8 +205,21 @@ class Worker:
             time.sleep(delay)
 
     def _pump(self, timeout: float) -> None:
-        """Let paho read and write for up to `timeout`; reconnect if the link is gone."""
-        if self.client.loop(timeout) != MQTTErrorCode.MQTT_ERR_SUCCESS and not self.stopping:
+        """Let paho read and write for up to `timeout`, then take what the socket already
+        holds, up to a batch (paho reads one packet per call): a backlog fills a batch at
+        once instead of being cut by the wait meant for a lone reading. Reconnect if the
+        link is gone."""
+        rc = self.client.loop(timeout)
+        while (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            and len(self.inbox) < self.settings.batch_max_messages
+            and self.inbox_bytes < self.settings.batch_max_bytes
+        ):
+            before = self.arrived
+            rc = self.client.loop_read()  # the socket is non-blocking: no select per packet
+            if self.arrived == before:
+                break  # nothing more waiting
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not self.stopping:
             self._reconnect()
 
     def _until_batch_due(self) -> float:
@@ -293,13 +308,17 @@ class Worker:
                     if self.stopping:
                         return None  # the messages stay unacknowledged
                     self._pump(min(POLL_S, deadline - time.monotonic()))
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
-        self.metrics.lag_seconds.set(time.monotonic() - messages[0].received)
+        # Confirm first (one message per bridge), then acknowledge each message to the
+        # broker: a crash right after the commit then leaves a stored batch unconfirmed for
+        # as short a time as can be (its re-send would be confirmed as duplicates); a crash
+        # between the two costs a redelivery, which dedupe absorbs.
+        self._confirm(outcomes)
         for message in messages:
             if message.connection == self.connection:
                 self.client.ack(message.mid, message.qos)
             # else: the broker redelivers it on the new connection; dedupe absorbs the copy.
-        self._confirm(outcomes)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        self.metrics.lag_seconds.set(time.monotonic() - messages[0].received)
         stored = sum(o.stored for o in outcomes)
         duplicates = sum(o.duplicates for o in outcomes)
         dead = len(rejected) + sum(o.rejected for o in outcomes)

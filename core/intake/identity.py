@@ -13,17 +13,17 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.vocabulary import SourceKind
 
 _EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _microseconds(meter_time: datetime) -> int:
     """The meter's wall clock as microseconds since 1970-01-01 00:00 of that same clock."""
-    delta = meter_time.replace(tzinfo=None) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (meter_time.replace(tzinfo=None) - _EPOCH) // _MICROSECOND
 
 
 def _thousandths(value: float) -> int:
@@ -32,7 +32,34 @@ def _thousandths(value: float) -> int:
 
 
 def _md5_uuid(*parts: str) -> uuid.UUID:
-    return uuid.UUID(hashlib.md5("|".join(parts).encode(), usedforsecurity=False).hexdigest())
+    return _md5("|".join(parts))
+
+
+def _md5(text: str) -> uuid.UUID:
+    return uuid.UUID(bytes=hashlib.md5(text.encode(), usedforsecurity=False).digest())
+
+
+def identity_prefix(patient_id: uuid.UUID | None, device: str, source: SourceKind) -> str:
+    """What the identities of one device's readings share: computed once per batch, not once
+    per reading, by the writer (`identity_of`, `instant_of`)."""
+    return f"{patient_id if patient_id is not None else ''}|{device}|{source.value}|"
+
+
+def identity_of(
+    prefix: str, sequence_number: int | None, meter_time: datetime, value: float
+) -> uuid.UUID:
+    """`reading_identity`, from the device's `identity_prefix`."""
+    micro = _microseconds(meter_time)
+    if sequence_number is None:
+        text = f"{prefix}|{micro}|{_thousandths(value)}"
+    else:
+        text = f"{prefix}{sequence_number}|{micro}|"
+    return _md5(text)
+
+
+def instant_of(prefix: str, meter_time: datetime) -> uuid.UUID:
+    """`instant_key`, from the device's `identity_prefix`."""
+    return _md5(f"{prefix}{_microseconds(meter_time)}")
 
 
 def reading_identity(
@@ -43,14 +70,8 @@ def reading_identity(
     meter_time: datetime,
     value: float,
 ) -> uuid.UUID:
-    return _md5_uuid(
-        str(patient_id) if patient_id is not None else "",
-        device,
-        source.value,
-        str(sequence_number) if sequence_number is not None else "",
-        str(_microseconds(meter_time)),
-        str(_thousandths(value)) if sequence_number is None else "",
-    )
+    prefix = identity_prefix(patient_id, device, source)
+    return identity_of(prefix, sequence_number, meter_time, value)
 
 
 def instant_key(
@@ -58,12 +79,7 @@ def instant_key(
 ) -> uuid.UUID:
     """Readings of a device without sequence numbers that share this key were taken at the
     same instant; two different values there are both kept and flagged as a conflict."""
-    return _md5_uuid(
-        str(patient_id) if patient_id is not None else "",
-        device,
-        source.value,
-        str(_microseconds(meter_time)),
-    )
+    return instant_of(identity_prefix(patient_id, device, source), meter_time)
 
 
 def held_identity(

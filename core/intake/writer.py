@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from core.intake.decode import DecodedBatch, Rejected
-from core.intake.identity import held_identity, instant_key, reading_identity
+from core.intake.identity import held_identity, identity_of, identity_prefix, instant_of
+from core.vocabulary import SourceKind
 
 log = logging.getLogger("glucobridge.intake")
 
@@ -54,8 +56,41 @@ _COLUMNS = (
     "patient_id",
 )
 _COLUMN_LIST = ", ".join(_COLUMNS)
+# The staging COPY is binary, its types named up front: a fifth of the text COPY's cost
+# per reading in Python (measured: 2.6 against 15 µs per row).
+_STAGING_TYPES = (
+    "timestamptz",  # measured_at
+    "text",  # device
+    "int4",  # sequence_number
+    "timestamp",  # meter_time
+    "int4",  # time_offset_minutes
+    "text",  # sender
+    "uuid",  # batch_id
+    "float8",  # value
+    "text",  # unit
+    "float8",  # mg_dl
+    "text",  # source
+    "bool",  # control
+    "text",  # range_flag
+    "text",  # sample_type
+    "text",  # sample_location
+    "text[]",  # sensor_status
+    "text",  # meal
+    "float4",  # carbohydrate_g
+    "text",  # carbohydrate_meal
+    "text",  # tester
+    "text",  # health
+    "float4",  # hba1c_pct
+    "jsonb",  # context
+    "bytea",  # raw_record
+    "bytea",  # raw_context
+    "uuid",  # identity
+    "uuid",  # patient_id
+    "uuid",  # instant_key
+)
 
-# Staging lives per connection and empties itself at every commit.
+# Staging lives per connection and empties itself at every commit; it is created once per
+# connection (`_staged` remembers which, once the creating transaction committed).
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staging_readings
     (LIKE readings INCLUDING DEFAULTS, instant_key uuid) ON COMMIT DELETE ROWS
@@ -63,6 +98,7 @@ CREATE TEMP TABLE IF NOT EXISTS staging_readings
 
 # The devices each patient's senders delivered from; a sender that speaks for the patient
 # (an import, an upload) claims its device, a bridge's meter waits for the patient's claim.
+# Part of the merge below (one round trip): its RETURNING says whether each is claimed.
 _REGISTER_DEVICES = """
 INSERT INTO meters (patient_id, serial, manufacturer, model, source, claimed_at)
 SELECT DISTINCT ON (patient_id, serial) patient_id, serial, manufacturer, model, source,
@@ -75,13 +111,15 @@ ON CONFLICT (patient_id, serial) DO UPDATE SET
     manufacturer = coalesce(meters.manufacturer, EXCLUDED.manufacturer),
     model = coalesce(meters.model, EXCLUDED.model),
     claimed_at = coalesce(meters.claimed_at, EXCLUDED.claimed_at)
+RETURNING patient_id, serial, claimed_at
 """
 
 # An identity seen before inserts nothing. A reading of a device its patient has not claimed
 # is stored awaiting the claim. A second value at an instant of a device without sequence
 # numbers (same instant key, another identity) is stored and flagged.
 _MERGE = f"""
-WITH fresh AS (
+WITH devices AS ({_REGISTER_DEVICES}),
+fresh AS (
     INSERT INTO reading_identities (identity, instant_key, measured_at)
     SELECT DISTINCT ON (identity) identity, instant_key, measured_at
     FROM staging_readings
@@ -92,7 +130,8 @@ WITH fresh AS (
 shared_instants AS (
     SELECT instant_key FROM staging_readings WHERE instant_key IS NOT NULL
     GROUP BY instant_key HAVING count(DISTINCT identity) > 1
-)
+),
+stored AS (
 INSERT INTO readings ({_COLUMN_LIST}, awaiting_claim, conflict)
 SELECT DISTINCT ON (s.identity) {", ".join("s." + c for c in _COLUMNS)},
        m.claimed_at IS NULL,
@@ -102,8 +141,12 @@ SELECT DISTINCT ON (s.identity) {", ".join("s." + c for c in _COLUMNS)},
                       WHERE i.instant_key = f.instant_key AND i.identity <> f.identity))
 FROM staging_readings s
 JOIN fresh f USING (identity)
-LEFT JOIN meters m ON m.patient_id = s.patient_id AND m.serial = s.device
+LEFT JOIN devices m ON m.patient_id = s.patient_id AND m.serial = s.device
 RETURNING batch_id, conflict, identity
+)
+-- Per batch, not per reading: a count, and the few identities that conflict.
+SELECT batch_id, count(*), array_agg(identity) FILTER (WHERE conflict) FROM stored
+GROUP BY batch_id
 """
 
 # ...and the reading it conflicts with, stored earlier, is flagged too.
@@ -154,6 +197,8 @@ class BatchOutcome:
 
 
 Conn = psycopg.Connection[tuple[object, ...]]
+
+_staged: weakref.WeakSet[Conn] = weakref.WeakSet()
 
 
 def place_bridge_batches(
@@ -222,17 +267,18 @@ def write(
     held: Counter[uuid.UUID] = Counter()
     with conn.transaction(), conn.cursor() as cur:
         placed, unplaceable = place_bridge_batches(conn, batches)
-        cur.execute(_CREATE_STAGING)
         if placed:
-            _register_devices(cur, placed)
+            if conn not in _staged:
+                cur.execute(_CREATE_STAGING)
             _copy_readings(cur, placed)
-            cur.execute(_MERGE)
+            cur.execute(_MERGE, _devices(placed))
             conflicted: list[uuid.UUID] = []
-            for batch_id, conflict, identity in cur.fetchall():
-                assert isinstance(batch_id, uuid.UUID) and isinstance(identity, uuid.UUID)
-                stored[batch_id] += 1
-                if conflict:
-                    conflicted.append(identity)
+            for batch_id, count, identities in cur.fetchall():
+                assert isinstance(batch_id, uuid.UUID) and isinstance(count, int)
+                stored[batch_id] += count
+                if identities:
+                    assert isinstance(identities, list)
+                    conflicted += identities
             if conflicted:
                 cur.execute(_FLAG_EARLIER_CONFLICTS, {"identities": conflicted})
             held.update(_hold(cur, placed))
@@ -240,6 +286,8 @@ def write(
         dead += [unplaceable_letter(b) for b in unplaceable]
         if dead:
             cur.executemany(_DEAD_LETTER, [r.__dict__ for r in dead])
+    if placed:
+        _staged.add(conn)  # committed: the staging table outlives this transaction
     for b in unplaceable:
         log.warning("batch %s from unregistered bridge %s set aside", b.batch_id, b.sender)
     return _outcomes(placed, stored, held) + [
@@ -258,9 +306,9 @@ def _distinct(batches: Sequence[DecodedBatch]) -> list[DecodedBatch]:
     return out
 
 
-def _register_devices(
-    cur: psycopg.Cursor[tuple[object, ...]], batches: Sequence[DecodedBatch]
-) -> None:
+def _devices(batches: Sequence[DecodedBatch]) -> dict[str, list[object]]:
+    """The merge's parameters: each (patient, device) of the write once, claimed if any of
+    its batches claims it."""
     devices = {}
     for b in batches:
         source = b.readings[0].source_kind.value if b.readings else "meter"
@@ -268,37 +316,42 @@ def _register_devices(
         if key not in devices or b.claims_device:
             devices[key] = (b, source)
     rows = list(devices.values())
-    cur.execute(
-        _REGISTER_DEVICES,
-        {
-            "patients": [b.patient_id for b, _ in rows],
-            "serials": [b.meter.serial for b, _ in rows],
-            "manufacturers": [b.meter.manufacturer for b, _ in rows],
-            "models": [b.meter.model for b, _ in rows],
-            "sources": [source for _, source in rows],
-            "claims": [b.claims_device for b, _ in rows],
-        },
-    )
+    return {
+        "patients": [b.patient_id for b, _ in rows],
+        "serials": [b.meter.serial for b, _ in rows],
+        "manufacturers": [b.meter.manufacturer for b, _ in rows],
+        "models": [b.meter.model for b, _ in rows],
+        "sources": [source for _, source in rows],
+        "claims": [b.claims_device for b, _ in rows],
+    }
 
 
 def _copy_readings(
     cur: psycopg.Cursor[tuple[object, ...]], batches: Sequence[DecodedBatch]
 ) -> None:
     columns = f"{_COLUMN_LIST}, instant_key"
-    with cur.copy(f"COPY staging_readings ({columns}) FROM STDIN") as copy:
+    with cur.copy(f"COPY staging_readings ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_STAGING_TYPES)
+        write_row = copy.write_row
         for batch in batches:
-            device = batch.meter.serial
+            device, sender, batch_id = batch.meter.serial, batch.sender, batch.batch_id
+            patient_id = batch.patient_id
+            prefixes: dict[SourceKind, str] = {}
             for r in batch.readings:
                 source = r.source_kind
-                copy.write_row(
+                prefix = prefixes.get(source)
+                if prefix is None:
+                    prefix = prefixes[source] = identity_prefix(patient_id, device, source)
+                sequence_number, meter_time = r.sequence_number, r.meter_time
+                write_row(
                     (
                         r.measured_at,
                         device,
-                        r.sequence_number,
-                        r.meter_time,
+                        sequence_number,
+                        meter_time,
                         r.time_offset_minutes,
-                        batch.sender,
-                        batch.batch_id,
+                        sender,
+                        batch_id,
                         r.value,
                         r.unit.value,
                         r.mg_dl,
@@ -307,7 +360,7 @@ def _copy_readings(
                         r.range_flag,
                         r.sample_type,
                         r.sample_location,
-                        list(r.sensor_status),
+                        r.sensor_status,
                         r.meal,
                         r.carbohydrate_g,
                         r.carbohydrate_meal,
@@ -317,18 +370,9 @@ def _copy_readings(
                         Jsonb(r.context) if r.context is not None else None,
                         r.raw_record,
                         r.raw_context,
-                        reading_identity(
-                            batch.patient_id,
-                            device,
-                            source,
-                            r.sequence_number,
-                            r.meter_time,
-                            r.value,
-                        ),
-                        batch.patient_id,
-                        None
-                        if r.sequence_number is not None
-                        else instant_key(batch.patient_id, device, source, r.meter_time),
+                        identity_of(prefix, sequence_number, meter_time, r.value),
+                        patient_id,
+                        None if sequence_number is not None else instant_of(prefix, meter_time),
                     )
                 )
 

@@ -32,9 +32,11 @@ BRIDGES = 10
 LATENCY_SECONDS = 5.0
 SEED = 20261122
 
+# What the intake writes for a meter's reading: its patient (so the series index holds it,
+# as it holds every stored reading), its source and its identity.
 _COLUMNS = (
     "measured_at, device, sequence_number, meter_time, sender, batch_id, "
-    "value, unit, mg_dl, sample_type, sample_location, identity"
+    "value, unit, mg_dl, sample_type, sample_location, source, identity, patient_id"
 )
 
 
@@ -52,7 +54,8 @@ def _reading(i: int, start: datetime) -> WireReading:
 
 
 def _batches(total: int, sizes: tuple[int, int], tag: str) -> dict[str, list[ReadingsBatch]]:
-    """`total` readings cut into syncs of random sizes, spread over BRIDGES bridges."""
+    """`total` readings cut into syncs of random sizes, spread over BRIDGES bridges, each
+    delivering its own meter's readings (as a home bridge does)."""
     rng = random.Random(SEED)
     start = datetime.now(UTC) - timedelta(days=200)
     out: dict[str, list[ReadingsBatch]] = {f"bench-{tag}-{b}": [] for b in range(BRIDGES)}
@@ -64,7 +67,7 @@ def _batches(total: int, sizes: tuple[int, int], tag: str) -> dict[str, list[Rea
         out[bridge_id].append(
             ReadingsBatch(
                 bridge_id=bridge_id,
-                meter=MeterInfo(serial=f"BENCH-{tag}-{meter:06d}"),
+                meter=MeterInfo(serial=f"BENCH-{tag}-{meter % BRIDGES}"),
                 readings=items,
             )
         )
@@ -78,7 +81,16 @@ def _reset(database: str) -> None:
         conn.execute("TRUNCATE readings, reading_identities, meters, dead_letters CASCADE")
 
 
-def _rows(total: int) -> list[tuple[object, ...]]:
+def _ceiling_patient(database: str) -> uuid.UUID:
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "INSERT INTO patients (display_name) VALUES ('bench ceiling') RETURNING id"
+        ).fetchone()
+    assert row is not None and isinstance(row[0], uuid.UUID)
+    return row[0]
+
+
+def _rows(total: int, patient_id: uuid.UUID) -> list[tuple[object, ...]]:
     start = datetime.now(UTC) - timedelta(days=200)
     batch_id = uuid.uuid4()
     return [
@@ -94,15 +106,17 @@ def _rows(total: int) -> list[tuple[object, ...]]:
             r.value,
             r.sample_type,
             r.sample_location,
+            "meter",
             uuid.uuid4(),
+            patient_id,
         )
         for i, r in ((i, _reading(i, start)) for i in range(total))
     ]
 
 
 def _copy_ceiling(database: str, total: int) -> float:
-    rows = _rows(total)
     _reset(database)
+    rows = _rows(total, _ceiling_patient(database))
     with psycopg.connect(database) as conn, conn.cursor() as cur:
         started = time.perf_counter()
         with cur.copy(f"COPY readings ({_COLUMNS}) FROM STDIN") as copy:
@@ -113,14 +127,14 @@ def _copy_ceiling(database: str, total: int) -> float:
 
 
 def _naive(database: str, total: int) -> float:
-    rows = _rows(total)
     _reset(database)
+    rows = _rows(total, _ceiling_patient(database))
     with psycopg.connect(database) as conn:
         started = time.perf_counter()
         for row in rows:
             conn.execute(
                 f"INSERT INTO readings ({_COLUMNS}) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 row,
             )
             conn.commit()
@@ -148,7 +162,7 @@ def _drain(
     _reset(database)
     batches = _batches(total_readings, sizes, tag)
     # Broker users of their own per run: sessions of earlier runs' workers linger.
-    url = services.ingest_url(f"bench-{tag}", workers)
+    url = services.ingest_url(f"bench-workers-{tag}", workers)
     pool = WorkerProcesses(database, url, f"ingest-bench-{tag}")
     pool.start(workers)  # their sessions join the share group...
     pool.kill()  # ...and stay there, queueing, while they are gone
@@ -177,7 +191,7 @@ def _latency(
     _reset(database)
     messages = int(rate * LATENCY_SECONDS / per_message)
     batches = _batches(messages * per_message, (per_message, per_message), f"lat{rate}")
-    url = services.ingest_url(f"bench-lat{rate}", workers)
+    url = services.ingest_url(f"bench-workers-lat{rate}", workers)
     pool = WorkerProcesses(database, url, f"ingest-bench-lat{rate}")
     pool.start(workers)
     bridges = _bridges(services, batches)
