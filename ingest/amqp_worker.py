@@ -29,16 +29,17 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from core.backoff import backoff_delay
 from core.broker_roles import INGEST_USER, worker_user
-from core.contract import BatchAck, Confirmations, acks_topic, bridge_of
-from core.intake import (
-    BatchOutcome,
-    DecodedBatch,
-    Rejected,
-    decode_bridge_message,
-    write_isolating_bad_batches,
-)
+from core.contract import acks_topic, bridge_of
 from core.rabbit_roles import EXCHANGE, routing_key
 from core.settings import IngestSettings
+from ingest.batching import (
+    Connection,
+    Inbox,
+    confirmations,
+    count_commit,
+    decode_all,
+    write_until_committed,
+)
 from ingest.metrics import IngestMetrics
 
 log = logging.getLogger("glucobridge.ingest")
@@ -106,8 +107,7 @@ class AmqpWorker:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or IngestMetrics()
-        self.inbox: list[Delivery] = []
-        self.inbox_bytes = 0
+        self.inbox: Inbox[Delivery] = Inbox(settings, self.metrics)
         self.stopping = False
         self.subscribed = False
         self.endpoint = AmqpNodes.parse(settings.amqp_url)
@@ -177,7 +177,8 @@ class AmqpWorker:
     def _drop(self) -> None:
         """Forget the connection: its unacknowledged deliveries go back to the queue."""
         self.subscribed = False
-        self.inbox, self.inbox_bytes, self.heard = [], 0, []
+        self.inbox.clear()
+        self.heard = []
         connection, self.connection, self.channel = self.connection, None, None
         self.status_channel = None
         if connection is not None and connection.is_open:
@@ -192,10 +193,9 @@ class AmqpWorker:
         _properties: pika.BasicProperties,
         body: bytes,
     ) -> None:
-        self.inbox.append(
+        self.inbox.add(
             Delivery(topic_of(method.routing_key), body, method.delivery_tag, time.monotonic())
         )
-        self.inbox_bytes += len(body)
 
     def _on_status(
         self,
@@ -208,9 +208,7 @@ class AmqpWorker:
         # the payload, the bridge's own word, is not needed.
         self.heard.append((bridge_of(topic_of(method.routing_key)), method.delivery_tag))
 
-    def _record_heard(
-        self, conn: psycopg.Connection[tuple[object, ...]] | None
-    ) -> psycopg.Connection[tuple[object, ...]] | None:
+    def _record_heard(self, conn: Connection | None) -> Connection | None:
         """When each bridge heard from was last heard; heartbeats acknowledged after."""
         bridges = sorted({b for b, _tag in self.heard if b is not None})
         try:
@@ -231,18 +229,18 @@ class AmqpWorker:
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> None:
-        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        conn: Connection | None = None
         self._connect()
         try:
             while not self.stopping:
                 try:
-                    batch = self._take_batch()
+                    batch = self.inbox.take()
                     if batch:
                         conn = self._store_until_committed(conn, batch)
                     elif self.heard:
                         conn = self._record_heard(conn)
                     else:
-                        self._pump(self._until_batch_due())
+                        self._pump(self.inbox.due_in(POLL_S))
                 except _LINK_ERRORS as exc:
                     log.warning("lost the broker: %r; reconnecting", exc)
                     self._drop()
@@ -256,101 +254,31 @@ class AmqpWorker:
         assert self.connection is not None
         self.connection.process_data_events(time_limit=timeout)
 
-    def _until_batch_due(self) -> float:
-        if not self.inbox:
-            return POLL_S
-        due = self.inbox[0].received + self.settings.batch_max_wait_s
-        return max(0.0, min(POLL_S, due - time.monotonic()))
-
-    def _take_batch(self) -> list[Delivery]:
-        """The inbox's head once it is full enough or its oldest delivery waited enough."""
-        size = self.settings.batch_max_messages
-        if not self.inbox:
-            return []
-        waited = time.monotonic() - self.inbox[0].received
-        if (
-            len(self.inbox) < size
-            and self.inbox_bytes < self.settings.batch_max_bytes
-            and waited < self.settings.batch_max_wait_s
-        ):
-            return []
-        taken, held = 0, 0
-        for delivery in self.inbox[:size]:
-            if taken and held + len(delivery.payload) > self.settings.batch_max_bytes:
-                break
-            taken += 1
-            held += len(delivery.payload)
-        batch, self.inbox = self.inbox[:taken], self.inbox[taken:]
-        self.inbox_bytes -= held
-        self.metrics.received.inc(len(batch))
-        self.metrics.inbox.set(len(self.inbox))
-        return batch
+    def _wait(self, seconds: float) -> bool:
+        """Keep the broker link alive for `seconds`; False once the worker is stopping."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.stopping:
+                return False
+            self._pump(min(POLL_S, deadline - time.monotonic()))
+        return not self.stopping
 
     def _store_until_committed(
-        self, conn: psycopg.Connection[tuple[object, ...]] | None, deliveries: list[Delivery]
-    ) -> psycopg.Connection[tuple[object, ...]] | None:
-        batches: list[DecodedBatch] = []
-        rejected: list[Rejected] = []
-        for delivery in deliveries:
-            result = decode_bridge_message(delivery.topic, delivery.payload)
-            if isinstance(result, Rejected):
-                log.warning("dead-lettered message on %s: %s", delivery.topic, result.reason)
-                rejected.append(result)
-            else:
-                batches.append(result)
-        attempt = 0
-        while True:
-            started = time.monotonic()
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self.settings.database_url)
-                outcomes = write_isolating_bad_batches(conn, batches, rejected)
-                break
-            except psycopg.OperationalError as exc:
-                # The database is down: hold the deliveries unacknowledged (the broker stops
-                # at PREFETCH), keep the broker link alive, try again until it is back.
-                delay = backoff_delay(attempt)
-                log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-                self.metrics.db_retries.inc()
-                if conn is not None:
-                    conn.close()
-                conn = None
-                attempt += 1
-                deadline = time.monotonic() + delay
-                while time.monotonic() < deadline:
-                    if self.stopping:
-                        return None  # the deliveries stay unacknowledged
-                    self._pump(min(POLL_S, deadline - time.monotonic()))
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
-        self.metrics.lag_seconds.set(time.monotonic() - deliveries[0].received)
+        self, conn: Connection | None, deliveries: list[Delivery]
+    ) -> Connection | None:
+        batches, rejected = decode_all(deliveries)
+        committed = write_until_committed(
+            conn, self.settings, self.metrics, batches, rejected, self._wait
+        )
+        if committed is None:
+            return None  # stopping: the deliveries stay unacknowledged
         assert self.channel is not None
+        # Confirmations go to `amq.topic`, routed as the MQTT plugin routes the acks topic,
+        # so each bridge's MQTT subscription receives its own. Not persistent and not
+        # publisher-confirmed: one that is lost only makes the bridge send its batch again.
+        for bridge_id, payload in confirmations(committed.outcomes).items():
+            self.channel.basic_publish(EXCHANGE, routing_key(acks_topic(bridge_id)), payload)
         # Deliveries arrive in tag order and the inbox keeps it: one ack covers the batch.
         self.channel.basic_ack(deliveries[-1].tag, multiple=True)
-        self._confirm(outcomes)
-        self.metrics.stored.inc(sum(o.stored for o in outcomes))
-        self.metrics.duplicates.inc(sum(o.duplicates for o in outcomes))
-        self.metrics.dead_lettered.inc(len(rejected) + sum(o.rejected for o in outcomes))
-        return conn
-
-    def _confirm(self, outcomes: list[BatchOutcome]) -> None:
-        """One confirmation per bridge on `amq.topic`, routed as the MQTT plugin routes its
-        acks topic, so the bridge's MQTT subscription receives it. Not persistent and not
-        publisher-confirmed: one that is lost only makes the bridge send its batch again."""
-        by_bridge: dict[str, list[BatchAck]] = {}
-        for o in outcomes:
-            by_bridge.setdefault(o.bridge_id, []).append(
-                BatchAck(
-                    batch_id=o.batch_id,
-                    stored=o.stored,
-                    duplicates=o.duplicates,
-                    rejected=o.rejected,
-                    held=o.held,
-                )
-            )
-        assert self.channel is not None
-        for bridge_id, acks in by_bridge.items():
-            self.channel.basic_publish(
-                EXCHANGE,
-                routing_key(acks_topic(bridge_id)),
-                Confirmations(batches=acks).to_json(),
-            )
+        count_commit(self.metrics, deliveries, committed, rejected)
+        return committed.conn

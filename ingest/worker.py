@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -26,16 +25,17 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from core.backoff import backoff_delay
 from core.broker_roles import INGEST_USER, worker_user
-from core.contract import ALL_READINGS, BatchAck, Confirmations, acks_topic, shared
-from core.intake import (
-    BatchOutcome,
-    DecodedBatch,
-    Rejected,
-    decode_bridge_message,
-    write_isolating_bad_batches,
-)
+from core.contract import ALL_READINGS, acks_topic, shared
 from core.mqtt_client import release
 from core.settings import IngestSettings, MqttEndpoint
+from ingest.batching import (
+    Connection,
+    Inbox,
+    confirmations,
+    count_commit,
+    decode_all,
+    write_until_committed,
+)
 from ingest.metrics import IngestMetrics
 
 log = logging.getLogger("glucobridge.ingest")
@@ -88,8 +88,7 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or IngestMetrics()
-        self.inbox: list[Message] = []
-        self.inbox_bytes = 0  # payload bytes in the inbox, kept as messages come and go
+        self.inbox: Inbox[Message] = Inbox(settings, self.metrics)
         self.arrived = 0  # messages received since start (tells `_pump` the socket had more)
         self.stopping = False
         self.leave_on_stop = False
@@ -140,23 +139,22 @@ class Worker:
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         payload = bytes(msg.payload)
-        self.inbox.append(
+        self.inbox.add(
             Message(msg.topic, payload, msg.mid, msg.qos, self.connection, time.monotonic())
         )
-        self.inbox_bytes += len(payload)
         self.arrived += 1
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        conn: Connection | None = None
         self._connect()
         try:
             while not self.stopping:
-                batch = self._take_batch()
+                batch = self.inbox.take()
                 if batch:
                     conn = self._store_until_committed(conn, batch)
                 else:
-                    self._pump(self._until_batch_due())
+                    self._pump(self.inbox.due_in(POLL_S))
         finally:
             # A stop keeps the broker session for a restart's while (the restarted worker
             # picks up where this one left off); leaving ends it at once.
@@ -210,11 +208,7 @@ class Worker:
         once instead of being cut by the wait meant for a lone reading. Reconnect if the
         link is gone."""
         rc = self.client.loop(timeout)
-        while (
-            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
-            and len(self.inbox) < self.settings.batch_max_messages
-            and self.inbox_bytes < self.settings.batch_max_bytes
-        ):
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and not self.inbox.full():
             before = self.arrived
             rc = self.client.loop_read()  # the socket is non-blocking: no select per packet
             if self.arrived == before:
@@ -222,114 +216,33 @@ class Worker:
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not self.stopping:
             self._reconnect()
 
-    def _until_batch_due(self) -> float:
-        if not self.inbox:
-            return POLL_S
-        due = self.inbox[0].received + self.settings.batch_max_wait_s
-        return max(0.0, min(POLL_S, due - time.monotonic()))
-
-    def _take_batch(self) -> list[Message]:
-        """The inbox's head once it is full enough or its oldest message waited enough."""
-        size = self.settings.batch_max_messages
-        if not self.inbox:
-            return []
-        waited = time.monotonic() - self.inbox[0].received
-        if (
-            len(self.inbox) < size
-            and self.inbox_bytes < self.settings.batch_max_bytes
-            and waited < self.settings.batch_max_wait_s
-        ):
-            return []
-        taken, held = 0, 0
-        for message in self.inbox[:size]:
-            if taken and held + len(message.payload) > self.settings.batch_max_bytes:
-                break
-            taken += 1
-            held += len(message.payload)
-        batch, self.inbox = self.inbox[:taken], self.inbox[taken:]
-        self.inbox_bytes -= held
-        self.metrics.received.inc(len(batch))
-        self.metrics.inbox.set(len(self.inbox))
-        return batch
-
-    def _confirm(self, outcomes: list[BatchOutcome]) -> None:
-        """One confirmation message per bridge, listing its batches this commit covered."""
-        by_bridge: dict[str, list[BatchAck]] = {}
-        for o in outcomes:
-            ack = BatchAck(
-                batch_id=o.batch_id,
-                stored=o.stored,
-                duplicates=o.duplicates,
-                rejected=o.rejected,
-                held=o.held,
-            )
-            by_bridge.setdefault(o.bridge_id, []).append(ack)
-        for bridge_id, acks in by_bridge.items():
-            payload = Confirmations(batches=acks).to_json()
-            self.client.publish(acks_topic(bridge_id), payload, qos=ACK_QOS)
+    def _wait(self, seconds: float) -> bool:
+        """Keep the broker link alive for `seconds`; False once the worker is stopping."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.stopping:
+                return False
+            self._pump(min(POLL_S, deadline - time.monotonic()))
+        return not self.stopping
 
     def _store_until_committed(
-        self, conn: psycopg.Connection[tuple[object, ...]] | None, messages: list[Message]
-    ) -> psycopg.Connection[tuple[object, ...]] | None:
-        batches: list[DecodedBatch] = []
-        rejected: list[Rejected] = []
-        for message in messages:
-            result = decode_bridge_message(message.topic, message.payload)
-            if isinstance(result, Rejected):
-                log.warning("dead-lettered message on %s: %s", message.topic, result.reason)
-                rejected.append(result)
-            else:
-                batches.append(result)
-        attempt = 0
-        while True:
-            started = time.monotonic()
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self.settings.database_url)
-                outcomes = write_isolating_bad_batches(conn, batches, rejected)
-                break
-            except psycopg.OperationalError as exc:
-                # The database is down or restarting: hold the messages unacknowledged (the
-                # broker stops sending past RECEIVE_MAXIMUM), keep the broker link alive,
-                # and try again until the database is back.
-                delay = backoff_delay(attempt)
-                log.warning(
-                    "database unavailable (%s); retrying in %.1f s",
-                    str(exc).strip().splitlines()[0] if str(exc) else "",
-                    delay,
-                )
-                self.metrics.db_retries.inc()
-                if conn is not None:
-                    conn.close()
-                conn = None
-                attempt += 1
-                deadline = time.monotonic() + delay
-                while time.monotonic() < deadline:
-                    if self.stopping:
-                        return None  # the messages stay unacknowledged
-                    self._pump(min(POLL_S, deadline - time.monotonic()))
+        self, conn: Connection | None, messages: list[Message]
+    ) -> Connection | None:
+        batches, rejected = decode_all(messages)
+        committed = write_until_committed(
+            conn, self.settings, self.metrics, batches, rejected, self._wait
+        )
+        if committed is None:
+            return None  # stopping: the messages stay unacknowledged
         # Confirm first (one message per bridge), then acknowledge each message to the
         # broker: a crash right after the commit then leaves a stored batch unconfirmed for
         # as short a time as can be (its re-send would be confirmed as duplicates); a crash
         # between the two costs a redelivery, which dedupe absorbs.
-        self._confirm(outcomes)
+        for bridge_id, payload in confirmations(committed.outcomes).items():
+            self.client.publish(acks_topic(bridge_id), payload, qos=ACK_QOS)
         for message in messages:
             if message.connection == self.connection:
                 self.client.ack(message.mid, message.qos)
             # else: the broker redelivers it on the new connection; dedupe absorbs the copy.
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
-        self.metrics.lag_seconds.set(time.monotonic() - messages[0].received)
-        stored = sum(o.stored for o in outcomes)
-        duplicates = sum(o.duplicates for o in outcomes)
-        dead = len(rejected) + sum(o.rejected for o in outcomes)
-        self.metrics.stored.inc(stored)
-        self.metrics.duplicates.inc(duplicates)
-        self.metrics.dead_lettered.inc(dead)
-        log.debug(
-            "committed %d messages: %d stored, %d duplicates, %d dead-lettered",
-            len(messages),
-            stored,
-            duplicates,
-            dead,
-        )
-        return conn
+        count_commit(self.metrics, messages, committed, rejected)
+        return committed.conn
