@@ -41,32 +41,26 @@ from core.settings import ApiSettings
 POOL_MAX = 10
 
 
+async def _open_pool(url: str) -> AsyncConnectionPool:
+    pool = AsyncConnectionPool(
+        url, min_size=1, max_size=POOL_MAX, open=False, check=AsyncConnectionPool.check_connection
+    )
+    await pool.open(wait=True)
+    return pool
+
+
 def create_app(settings: ApiSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Each connection is checked before a request gets it: one the database dropped (a
         # restart, a failover to the standby) is replaced instead of failing the request.
-        pool = AsyncConnectionPool(
-            settings.database_url,
-            min_size=1,
-            max_size=POOL_MAX,
-            open=False,
-            check=AsyncConnectionPool.check_connection,
-        )
-        await pool.open(wait=True)
+        pool = await _open_pool(settings.database_url)
         app.state.pool = pool
         # Reads that may be a few seconds stale (api.state.read_pool_of): a standby's pool,
         # or the primary's when no read URL is set.
         read_pool = pool
         if settings.database_read_url is not None:
-            read_pool = AsyncConnectionPool(
-                settings.database_read_url,
-                min_size=1,
-                max_size=POOL_MAX,
-                open=False,
-                check=AsyncConnectionPool.check_connection,
-            )
-            await read_pool.open(wait=True)
+            read_pool = await _open_pool(settings.database_read_url)
         app.state.read_pool = read_pool
         app.state.recent_writers = RecentWriters(settings.read_your_writes_s)
         app.state.settings = settings

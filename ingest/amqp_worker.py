@@ -38,6 +38,7 @@ from ingest.batching import (
     confirmations,
     count_commit,
     decode_all,
+    pumping,
     write_until_committed,
 )
 from ingest.metrics import IngestMetrics
@@ -254,21 +255,17 @@ class AmqpWorker:
         assert self.connection is not None
         self.connection.process_data_events(time_limit=timeout)
 
-    def _wait(self, seconds: float) -> bool:
-        """Keep the broker link alive for `seconds`; False once the worker is stopping."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.stopping:
-                return False
-            self._pump(min(POLL_S, deadline - time.monotonic()))
-        return not self.stopping
-
     def _store_until_committed(
         self, conn: Connection | None, deliveries: list[Delivery]
     ) -> Connection | None:
         batches, rejected = decode_all(deliveries)
         committed = write_until_committed(
-            conn, self.settings, self.metrics, batches, rejected, self._wait
+            conn,
+            self.settings,
+            self.metrics,
+            batches,
+            rejected,
+            pumping(self._pump, lambda: self.stopping, POLL_S),
         )
         if committed is None:
             return None  # stopping: the deliveries stay unacknowledged

@@ -99,6 +99,23 @@ class Inbox(Generic[A]):
         return batch
 
 
+def pumping(
+    pump: Callable[[float], None], stopping: Callable[[], bool], poll_s: float
+) -> Callable[[float], bool]:
+    """A `wait(seconds)` for `write_until_committed`: keeps the broker link alive by pumping
+    its network loop a poll at a time; False once the worker is stopping."""
+
+    def wait(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if stopping():
+                return False
+            pump(min(poll_s, deadline - time.monotonic()))
+        return not stopping()
+
+    return wait
+
+
 def decode_all(arrivals: list[A]) -> tuple[list[DecodedBatch], list[Rejected]]:
     """Each message decoded; what cannot be read is kept to be dead-lettered with its batch."""
     batches: list[DecodedBatch] = []

@@ -34,6 +34,7 @@ from ingest.batching import (
     confirmations,
     count_commit,
     decode_all,
+    pumping,
     write_until_committed,
 )
 from ingest.metrics import IngestMetrics
@@ -216,21 +217,17 @@ class Worker:
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not self.stopping:
             self._reconnect()
 
-    def _wait(self, seconds: float) -> bool:
-        """Keep the broker link alive for `seconds`; False once the worker is stopping."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.stopping:
-                return False
-            self._pump(min(POLL_S, deadline - time.monotonic()))
-        return not self.stopping
-
     def _store_until_committed(
         self, conn: Connection | None, messages: list[Message]
     ) -> Connection | None:
         batches, rejected = decode_all(messages)
         committed = write_until_committed(
-            conn, self.settings, self.metrics, batches, rejected, self._wait
+            conn,
+            self.settings,
+            self.metrics,
+            batches,
+            rejected,
+            pumping(self._pump, lambda: self.stopping, POLL_S),
         )
         if committed is None:
             return None  # stopping: the messages stay unacknowledged
