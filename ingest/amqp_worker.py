@@ -37,9 +37,8 @@ from ingest.batching import (
     Inbox,
     confirmations,
     count_commit,
-    decode_all,
     pumping,
-    write_until_committed,
+    store_until_committed,
 )
 from ingest.metrics import IngestMetrics
 
@@ -258,15 +257,8 @@ class AmqpWorker:
     def _store_until_committed(
         self, conn: Connection | None, deliveries: list[Delivery]
     ) -> Connection | None:
-        batches, rejected = decode_all(deliveries)
-        committed = write_until_committed(
-            conn,
-            self.settings,
-            self.metrics,
-            batches,
-            rejected,
-            pumping(self._pump, lambda: self.stopping, POLL_S),
-        )
+        wait = pumping(self._pump, lambda: self.stopping, POLL_S)
+        committed = store_until_committed(conn, self.settings, self.metrics, deliveries, wait)
         if committed is None:
             return None  # stopping: the deliveries stay unacknowledged
         assert self.channel is not None
@@ -277,5 +269,5 @@ class AmqpWorker:
             self.channel.basic_publish(EXCHANGE, routing_key(acks_topic(bridge_id)), payload)
         # Deliveries arrive in tag order and the inbox keeps it: one ack covers the batch.
         self.channel.basic_ack(deliveries[-1].tag, multiple=True)
-        count_commit(self.metrics, deliveries, committed, rejected)
+        count_commit(self.metrics, deliveries, committed)
         return committed.conn

@@ -134,28 +134,30 @@ def decode_all(arrivals: list[A]) -> tuple[list[DecodedBatch], list[Rejected]]:
 class Committed:
     conn: Connection
     outcomes: list[BatchOutcome]
+    rejected: list[Rejected]  # messages that could not be read, dead-lettered in the write
     started: float  # time.monotonic() when the write that committed began
 
 
-def write_until_committed(
+def store_until_committed(
     conn: Connection | None,
     settings: IngestSettings,
     metrics: IngestMetrics,
-    batches: list[DecodedBatch],
-    rejected: list[Rejected],
+    arrivals: list[A],
     wait: Callable[[float], bool],
 ) -> Committed | None:
-    """Write through the one writer, again and again while the database is down (the
-    messages stay unacknowledged, so the broker stops sending past its limit). `wait(s)`
-    keeps the broker link alive for `s` seconds and says False once the worker is stopping:
-    then None, and nothing is acknowledged."""
+    """Decode the messages and write them through the one writer, again and again while the
+    database is down (the messages stay unacknowledged, so the broker stops sending past its
+    limit). `wait(s)` keeps the broker link alive for `s` seconds and says False once the
+    worker is stopping: then None, and nothing is acknowledged."""
+    batches, rejected = decode_all(arrivals)
     attempt = 0
     while True:
         started = time.monotonic()
         try:
             if conn is None or conn.closed:
                 conn = psycopg.connect(settings.database_url)
-            return Committed(conn, write_isolating_bad_batches(conn, batches, rejected), started)
+            outcomes = write_isolating_bad_batches(conn, batches, rejected)
+            return Committed(conn, outcomes, rejected, started)
         except psycopg.OperationalError as exc:
             delay = backoff_delay(attempt)
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -184,19 +186,14 @@ def confirmations(outcomes: list[BatchOutcome]) -> dict[str, bytes]:
     return {b: Confirmations(batches=acks).to_json() for b, acks in by_bridge.items()}
 
 
-def count_commit(
-    metrics: IngestMetrics,
-    arrivals: list[A],
-    committed: Committed,
-    rejected: list[Rejected],
-) -> None:
+def count_commit(metrics: IngestMetrics, arrivals: list[A], committed: Committed) -> None:
     """The commit in the worker's metrics and debug log."""
     outcomes = committed.outcomes
     metrics.batch_seconds.observe(time.monotonic() - committed.started)
     metrics.lag_seconds.set(time.monotonic() - arrivals[0].received)
     stored = sum(o.stored for o in outcomes)
     duplicates = sum(o.duplicates for o in outcomes)
-    dead = len(rejected) + sum(o.rejected for o in outcomes)
+    dead = len(committed.rejected) + sum(o.rejected for o in outcomes)
     metrics.stored.inc(stored)
     metrics.duplicates.inc(duplicates)
     metrics.dead_lettered.inc(dead)

@@ -33,9 +33,8 @@ from ingest.batching import (
     Inbox,
     confirmations,
     count_commit,
-    decode_all,
     pumping,
-    write_until_committed,
+    store_until_committed,
 )
 from ingest.metrics import IngestMetrics
 
@@ -220,15 +219,8 @@ class Worker:
     def _store_until_committed(
         self, conn: Connection | None, messages: list[Message]
     ) -> Connection | None:
-        batches, rejected = decode_all(messages)
-        committed = write_until_committed(
-            conn,
-            self.settings,
-            self.metrics,
-            batches,
-            rejected,
-            pumping(self._pump, lambda: self.stopping, POLL_S),
-        )
+        wait = pumping(self._pump, lambda: self.stopping, POLL_S)
+        committed = store_until_committed(conn, self.settings, self.metrics, messages, wait)
         if committed is None:
             return None  # stopping: the messages stay unacknowledged
         # Confirm first (one message per bridge), then acknowledge each message to the
@@ -241,5 +233,5 @@ class Worker:
             if message.connection == self.connection:
                 self.client.ack(message.mid, message.qos)
             # else: the broker redelivers it on the new connection; dedupe absorbs the copy.
-        count_commit(self.metrics, messages, committed, rejected)
+        count_commit(self.metrics, messages, committed)
         return committed.conn
